@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("modelgate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=int(os.environ.get("CELERY_TASK_TIME_LIMIT", "1800")),
+    task_soft_time_limit=int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1700")),
+    broker_connection_retry_on_startup=True,
+    # Redis redelivers unacknowledged tasks after this; longer than any task's time limit.
+    broker_transport_options={"visibility_timeout": 3600},
+    result_expires=3600,
+    worker_hijack_root_logger=False,
+)
+app.autodiscover_tasks()

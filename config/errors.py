@@ -1,0 +1,137 @@
+"""Modelgate's errors: a stable code per kind of failure, mapped to HTTP in exactly one place.
+
+Services raise these without knowing about HTTP; the DRF exception handler below (used by the native API and the
+MLflow-compatible API alike) turns any of them, and DRF's and Django's own, into
+`{"error_code": CODE, "message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    "INVALID_PARAMETER_VALUE": 400,
+    "BAD_REQUEST": 400,
+    "RESOURCE_ALREADY_EXISTS": 400,  # MLflow's client branches on this code with a 400
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "TENANT_SUSPENDED": 403,
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "CONFLICT": 409,
+    "PRECONDITION_FAILED": 412,
+    "QUOTA_EXCEEDED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL_ERROR": 500,
+    "TEMPORARILY_UNAVAILABLE": 503,
+}
+
+
+class ModelgateError(Exception):
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error_code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class InvalidParameter(ModelgateError):
+    code = "INVALID_PARAMETER_VALUE"
+
+
+class NotFound(ModelgateError):
+    code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class AlreadyExists(ModelgateError):
+    code = "RESOURCE_ALREADY_EXISTS"
+
+
+class PermissionDenied(ModelgateError):
+    code = "PERMISSION_DENIED"
+
+
+class TenantSuspended(ModelgateError):
+    code = "TENANT_SUSPENDED"
+
+
+class Unauthenticated(ModelgateError):
+    code = "UNAUTHENTICATED"
+
+
+class Conflict(ModelgateError):
+    code = "CONFLICT"
+
+
+class QuotaExceeded(ModelgateError):
+    code = "QUOTA_EXCEEDED"
+
+
+class EndpointNotFound(ModelgateError):
+    code = "ENDPOINT_NOT_FOUND"
+
+
+def error_response(code: str, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"error_code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return Response(body, status=HTTP_STATUS.get(code, 400))
+
+
+def _flatten_validation(detail: Any, prefix: str = "") -> str:
+    if isinstance(detail, dict):
+        return "; ".join(_flatten_validation(v, f"{prefix}{k}: " if k != "non_field_errors" else prefix)
+                         for k, v in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten_validation(v, prefix) for v in detail)
+    return f"{prefix}{detail}"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error becomes a JSON body with a stable `error_code`."""
+    if isinstance(exc, ModelgateError):
+        response = Response(exc.as_dict(), status=exc.status)
+    elif isinstance(exc, drf_exceptions.ValidationError):
+        response = error_response("INVALID_PARAMETER_VALUE", _flatten_validation(exc.detail), exc.detail)
+    elif isinstance(exc, drf_exceptions.ParseError):
+        response = error_response("INVALID_PARAMETER_VALUE", f"Malformed request body: {exc.detail}")
+    elif isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        response = error_response("INVALID_PARAMETER_VALUE", str(exc.detail))
+    elif isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        response = error_response("UNAUTHENTICATED", str(exc.detail))
+    elif isinstance(exc, (drf_exceptions.PermissionDenied, DjangoPermissionDenied)):
+        detail = getattr(exc, "detail", None) or "Permission denied."
+        response = error_response("PERMISSION_DENIED", str(detail))
+    elif isinstance(exc, (drf_exceptions.NotFound, Http404)):
+        response = error_response("RESOURCE_DOES_NOT_EXIST", "Not found.")
+    elif isinstance(exc, drf_exceptions.MethodNotAllowed):
+        response = error_response("METHOD_NOT_ALLOWED", str(exc.detail))
+    elif isinstance(exc, drf_exceptions.Throttled):
+        response = error_response("RESOURCE_EXHAUSTED", str(exc.detail))
+    elif isinstance(exc, drf_exceptions.APIException):
+        response = Response({"error_code": "BAD_REQUEST", "message": str(exc.detail)}, status=exc.status_code)
+    else:
+        return None  # unexpected: let Django log it and answer 500 (see config.urls handler500)
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="modelgate"'
+    return response

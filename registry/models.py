@@ -1,0 +1,167 @@
+"""The model registry: registered models, versions (with their immutable file manifests), tags, aliases; the
+audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .permissions_levels import LEVEL_PERMISSIONS
+
+
+class RegisteredModel(models.Model):
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="registered_models")
+    name = models.CharField(max_length=256)
+    description = models.TextField(blank=True)
+    owner_team = models.ForeignKey(
+        "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="registered_models"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    # Version counter: bumped only under this row's lock (never MAX()+1), so numbers are never reused or raced.
+    last_version = models.IntegerField(default=0)
+    creation_timestamp = models.BigIntegerField()
+    last_updated_timestamp = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="registeredmodel_unique_name")]
+        permissions = LEVEL_PERMISSIONS["registeredmodel"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RegisteredModelUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+
+class RegisteredModelGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+
+class RegisteredModelTag(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "key"], name="registeredmodeltag_unique_key")]
+
+
+class Stage(models.TextChoices):
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+class VersionStatus(models.TextChoices):
+    PENDING_REGISTRATION = "PENDING_REGISTRATION"
+    READY = "READY"
+    FAILED_REGISTRATION = "FAILED_REGISTRATION"
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.IntegerField()
+    status = models.CharField(max_length=32, choices=VersionStatus.choices,
+                              default=VersionStatus.PENDING_REGISTRATION)
+    status_message = models.TextField(blank=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NONE)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=1000)
+    # The tenant-relative artifact path the worker snapshots from (e.g. `1/models/m-…/artifacts`).
+    source_path = models.CharField(max_length=1024, blank=True)
+    run_id = models.CharField(max_length=32, blank=True)
+    source_run = models.ForeignKey("tracking.Run", on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    logged_model = models.ForeignKey("tracking.LoggedModel", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    run_link = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    user_label = models.CharField(max_length=256, blank=True)
+    # SHA-256 over the canonical manifest (sorted path, size, sha256); set when READY.
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    creation_timestamp = models.BigIntegerField()
+    last_updated_timestamp = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_number")]
+        indexes = [models.Index(fields=["model", "stage"], name="modelversion_model_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} v{self.version}"
+
+
+class ModelVersionTag(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "key"], name="modelversiontag_unique_key")]
+
+
+class ModelVersionFile(models.Model):
+    """One file of a version's immutable snapshot."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    blob = models.ForeignKey("tracking.Blob", on_delete=models.PROTECT, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "path"], name="modelversionfile_unique_path")]
+
+
+class ModelAlias(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=255)
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "alias"], name="modelalias_unique_alias")]
+
+
+class AuditChainHead(models.Model):
+    """The newest audit event of a tenant; locked to append the next one, so sequence numbers have no gaps."""
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_head")
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of every change in a tenant."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events")
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_name = models.CharField(max_length=256, blank=True)
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    object_repr = models.CharField(max_length=500, blank=True)
+    # Denormalised for "everything about version N of model M" without a join; not FKs so history outlives rows.
+    model_id = models.BigIntegerField(null=True, blank=True)
+    version = models.IntegerField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "seq"], name="auditevent_unique_seq")]
+        indexes = [
+            models.Index(fields=["tenant", "model_id", "version"], name="audit_model_version"),
+            models.Index(fields=["tenant", "object_type", "object_id"], name="audit_object"),
+        ]
+        ordering = ["tenant_id", "seq"]

@@ -1,0 +1,83 @@
+"""Who is calling, in which tenant, with which role and scopes: the tenant gatekeeper every tenant view runs first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import HttpRequest
+
+from accounts.models import SCOPES, ApiToken
+from config.errors import NotFound, PermissionDenied, TenantSuspended, Unauthenticated
+
+from .models import Membership, Role, Tenant, TeamMembership
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass
+class Principal:
+    user: object
+    tenant: Tenant
+    role: str
+    scopes: frozenset[str]
+    token: ApiToken | None = None
+    team_ids: frozenset[int] = field(default_factory=frozenset)
+    platform_admin: bool = False
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_viewer(self) -> bool:
+        return self.role == Role.VIEWER
+
+    def has_scope(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    def require_scope(self, scope: str) -> None:
+        if not self.has_scope(scope):
+            raise PermissionDenied(f"This token lacks the '{scope}' scope.")
+
+
+def tenant_not_found(slug: str | None) -> NotFound:
+    if not slug:
+        return NotFound("No tenant selected: use /t/<tenant>/… or the X-MLFLOW-WORKSPACE header.")
+    return NotFound(f"Tenant '{slug}' not found.")
+
+
+def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Principal:
+    """Resolve the request's tenant for an authenticated user. Unknown and not-yours answer the same 404."""
+    slug = getattr(request, "tenant_slug", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise Unauthenticated("Authentication required.")
+    tenant = Tenant.objects.filter(slug=slug).first() if slug else None
+    if tenant is None:
+        raise tenant_not_found(slug)
+    if token is not None and token.tenant_id != tenant.pk:
+        raise tenant_not_found(slug)
+    membership = Membership.objects.filter(tenant=tenant, user=user).only("role").first()
+    platform_admin = bool(user.is_superuser) and token is None
+    if membership is None and not platform_admin:
+        raise tenant_not_found(slug)
+    role = membership.role if membership else Role.ADMIN
+    if tenant.is_suspended:
+        if not platform_admin:
+            raise TenantSuspended(f"Tenant '{tenant.slug}' is suspended; contact your platform administrator.")
+        if request.method not in SAFE_METHODS:
+            raise PermissionDenied(f"Tenant '{tenant.slug}' is suspended: read-only for platform admins.")
+    scopes = frozenset(token.scopes) if token is not None else frozenset(SCOPES)
+    if role == Role.VIEWER:
+        scopes = scopes & {"read"}  # a viewer's token can never write, whatever it was issued with
+    team_ids = frozenset(
+        TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
+    )
+    return Principal(
+        user=user,
+        tenant=tenant,
+        role=role,
+        scopes=scopes,
+        token=token,
+        team_ids=team_ids,
+        platform_admin=platform_admin,
+    )
