@@ -1,0 +1,220 @@
+"""The object gatekeeper for registered models and experiments: tenant first (the caller's `Principal` is already
+bound to one tenant), then the object, then the level, then the token's scope.
+
+Effective level on an object, highest wins:
+- tenant admins: manage on everything in their tenant;
+- the owning team's members: manage, by ownership (not a grant, so replacing grants never removes it);
+- grants (django-guardian rows, one codename per level) to the user or to any of the user's teams;
+- tenant members and viewers: read, unless the tenant turned `members_read_all` off.
+Viewers never go above read. A token's scopes cap what the level allows, per action:
+read → `read`, edit → `write`, stage changes and protected aliases → `promote`, manage → `admin`.
+
+Missing objects and objects the caller may not read answer the same 404; a readable object the caller may not
+change answers 403."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from config.errors import InvalidParameter, NotFound, PermissionDenied
+from tenants.access import Principal
+from tenants.models import Membership, Role, Team
+
+from .permissions_levels import LEVEL_RANK, LEVELS, codename, level_of
+
+SCOPE_FOR_LEVEL = {
+    "read": "read",
+    "edit": "write",
+    "manage_staging": "promote",
+    "manage_production": "promote",
+    "manage": "admin",
+}
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    model: type
+    codename_model: str  # "registeredmodel" | "experiment"
+    user_perm: type
+    group_perm: type
+    label: str  # for messages
+
+
+def _kinds():
+    from registry.models import (
+        RegisteredModel,
+        RegisteredModelGroupObjectPermission,
+        RegisteredModelUserObjectPermission,
+    )
+    from registry.tracking.models import (
+        Experiment,
+        ExperimentGroupObjectPermission,
+        ExperimentUserObjectPermission,
+    )
+
+    return {
+        RegisteredModel: ObjectKind(RegisteredModel, "registeredmodel", RegisteredModelUserObjectPermission,
+                                    RegisteredModelGroupObjectPermission, "registered model"),
+        Experiment: ObjectKind(Experiment, "experiment", ExperimentUserObjectPermission,
+                               ExperimentGroupObjectPermission, "experiment"),
+    }
+
+
+def kind_of(obj_or_model) -> ObjectKind:
+    cls = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
+    return _kinds()[cls]
+
+
+def _max_level(levels) -> str | None:
+    best = None
+    for level in levels:
+        if level and (best is None or LEVEL_RANK[level] > LEVEL_RANK[best]):
+            best = level
+    return best
+
+
+def granted_level(principal: Principal, obj) -> str | None:
+    kind = kind_of(obj)
+    codenames = list(
+        kind.user_perm.objects.filter(content_object=obj, user=principal.user)
+        .values_list("permission__codename", flat=True)
+    )
+    if principal.team_ids:
+        codenames += list(
+            kind.group_perm.objects.filter(content_object=obj, group__team__in=principal.team_ids)
+            .values_list("permission__codename", flat=True)
+        )
+    return _max_level(level_of(c) for c in codenames)
+
+
+def effective_level(principal: Principal, obj) -> str | None:
+    """The caller's level on an object of their tenant (None: may not even read it). Scopes are not applied."""
+    if obj.tenant_id != principal.tenant.pk:
+        return None
+    if principal.is_tenant_admin:
+        return "manage"
+    if obj.owner_team_id is not None and obj.owner_team_id in principal.team_ids:
+        level = "manage"
+    else:
+        default = "read" if principal.tenant.members_read_all else None
+        level = _max_level([granted_level(principal, obj), default])
+    if principal.is_viewer and level is not None:
+        level = "read"
+    return level
+
+
+def allows(principal: Principal, obj, level: str) -> bool:
+    have = effective_level(principal, obj)
+    return have is not None and LEVEL_RANK[have] >= LEVEL_RANK[level] and principal.has_scope(SCOPE_FOR_LEVEL[level])
+
+
+def require(principal: Principal, obj, level: str, *, action: str = "") -> str:
+    """Raise unless the caller has `level` on `obj` and a token scope for it. Returns the effective level."""
+    if level not in LEVEL_RANK:
+        raise ValueError(level)
+    have = effective_level(principal, obj)
+    kind = kind_of(obj)
+    if have is None:
+        raise NotFound(f"{kind.label.capitalize()} '{getattr(obj, 'name', obj)}' not found.")
+    what = f" to {action}" if action else ""
+    if LEVEL_RANK[have] < LEVEL_RANK[level]:
+        raise PermissionDenied(
+            f"Permission denied{what}: needs '{level}' on {kind.label} '{getattr(obj, 'name', obj)}', you have '{have}'."
+        )
+    scope = SCOPE_FOR_LEVEL[level]
+    if not principal.has_scope(scope):
+        raise PermissionDenied(f"Permission denied{what}: this token lacks the '{scope}' scope.")
+    return have
+
+
+def readable(principal: Principal, queryset: QuerySet) -> QuerySet:
+    """Narrow a queryset of models or experiments to those the caller may read, in the caller's tenant."""
+    kind = kind_of(queryset.model)
+    queryset = queryset.filter(tenant=principal.tenant)
+    if principal.is_tenant_admin or principal.tenant.members_read_all:
+        return queryset
+    granted_to_user = kind.user_perm.objects.filter(user=principal.user).values("content_object_id")
+    condition = Q(owner_team__in=principal.team_ids) | Q(pk__in=granted_to_user)
+    if principal.team_ids:
+        granted_to_teams = kind.group_perm.objects.filter(group__team__in=principal.team_ids).values(
+            "content_object_id"
+        )
+        condition |= Q(pk__in=granted_to_teams)
+    return queryset.filter(condition)
+
+
+# --- grants ------------------------------------------------------------------------------------------------------
+
+
+def grants_of(obj) -> list[dict]:
+    """The object's grants as the API shows them: `[{"team": slug} or {"user": username}, "level": level]`."""
+    kind = kind_of(obj)
+    grants = [
+        {"user": username, "level": level_of(cn)}
+        for username, cn in kind.user_perm.objects.filter(content_object=obj)
+        .values_list("user__username", "permission__codename")
+    ]
+    grants += [
+        {"team": slug, "level": level_of(cn)}
+        for slug, cn in kind.group_perm.objects.filter(content_object=obj)
+        .values_list("group__team__slug", "permission__codename")
+    ]
+    return sorted(grants, key=lambda g: ("team" in g, g.get("user") or g.get("team") or "", LEVEL_RANK[g["level"]]))
+
+
+def parse_grants(tenant, grants) -> list[tuple[str, object, str]]:
+    """Validate a grants payload; returns (`"user"`|`"team"`, user-or-team, level) triples, one per subject."""
+    from django.contrib.auth import get_user_model
+
+    if not isinstance(grants, list):
+        raise InvalidParameter("'grants' must be a list of {\"team\" or \"user\", \"level\"} objects.")
+    parsed: dict[tuple[str, int], tuple[str, object, str]] = {}
+    for index, grant in enumerate(grants):
+        if not isinstance(grant, dict):
+            raise InvalidParameter(f"grants[{index}] must be an object.")
+        level = grant.get("level")
+        if level not in LEVEL_RANK:
+            raise InvalidParameter(f"grants[{index}].level must be one of {', '.join(LEVELS)}.")
+        if ("team" in grant) == ("user" in grant):
+            raise InvalidParameter(f"grants[{index}] must name exactly one of 'team' or 'user'.")
+        if "team" in grant:
+            team = Team.objects.filter(tenant=tenant, slug=grant["team"]).select_related("group").first()
+            if team is None:
+                raise InvalidParameter(f"grants[{index}]: team '{grant['team']}' not found in this tenant.")
+            key, subject = ("team", team.pk), team
+        else:
+            user = get_user_model().objects.filter(username=grant["user"]).first()
+            if user is None or not Membership.objects.filter(tenant=tenant, user=user).exists():
+                raise InvalidParameter(f"grants[{index}]: user '{grant['user']}' not found in this tenant.")
+            key, subject = ("user", user.pk), user
+        previous = parsed.get(key)
+        if previous is None or LEVEL_RANK[level] > LEVEL_RANK[previous[2]]:
+            parsed[key] = (key[0], subject, level)
+    return list(parsed.values())
+
+
+def replace_grants(obj, parsed: list[tuple[str, object, str]]) -> None:
+    """Replace every grant on the object. Call inside the service's transaction, with the object locked."""
+    from django.contrib.auth.models import Permission
+
+    kind = kind_of(obj)
+    perms = {
+        p.codename: p
+        for p in Permission.objects.filter(
+            content_type__app_label=obj._meta.app_label, codename__in=[codename(lv, kind.codename_model) for lv in LEVELS]
+        )
+    }
+    kind.user_perm.objects.filter(content_object=obj).delete()
+    kind.group_perm.objects.filter(content_object=obj).delete()
+    for subject_kind, subject, level in parsed:
+        perm = perms[codename(level, kind.codename_model)]
+        if subject_kind == "user":
+            kind.user_perm.objects.create(content_object=obj, user=subject, permission=perm)
+        else:
+            kind.group_perm.objects.create(content_object=obj, group=subject.group, permission=perm)
+
+
+def is_viewer_role(role: str) -> bool:
+    return role == Role.VIEWER
