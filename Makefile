@@ -1,0 +1,15 @@
+.PHONY: run test lint clean
+
+ARGS ?=
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh $(ARGS)
+
+lint:
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf var/test
