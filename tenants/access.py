@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from accounts.models import SCOPES, ApiToken
 from config.errors import NotFound, PermissionDenied, TenantSuspended, Unauthenticated
 
-from .models import Membership, Role, Tenant, TeamMembership
+from .models import Membership, Role, TeamMembership, Tenant
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
