@@ -1,0 +1,107 @@
+"""Read-side queries of the native API's lists: which models and versions a caller sees, and their filters.
+
+The list starts from `permissions.readable()` (the caller's tenant, then what they may read), so a filter can only
+ever narrow it."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from registry import permissions
+from registry.models import ModelAlias, ModelVersion, RegisteredModel, Stage
+from tenants.access import Principal
+
+
+class _RepeatableCharField(forms.Field):
+    """A query parameter that may be repeated (`?tag=a:1&tag=b:2`): the form field sees every value."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        if not value:
+            return []
+        return [str(v) for v in value]
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class RepeatableCharFilter(django_filters.Filter):
+    field_class = _RepeatableCharField
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class StageFilter(django_filters.CharFilter):
+    pass
+
+
+def _canonical_stage(value: str) -> str:
+    for stage in Stage.values:
+        if stage.lower() == value.strip().lower():
+            return stage
+    raise forms.ValidationError(f"Unknown stage {value!r}: use one of {', '.join(Stage.values)}.")
+
+
+class RegisteredModelFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(field_name="name", lookup_expr="exact", help_text="Exact model name.")
+    name__contains = django_filters.CharFilter(field_name="name", lookup_expr="contains",
+                                               help_text="Substring of the model name (case-sensitive).")
+    tag = RepeatableCharFilter(method="filter_tag",
+                               help_text="`key:value`; repeat to require several tags (all must match).")
+    team = django_filters.CharFilter(field_name="owner_team__slug", help_text="Slug of the owning team.")
+    stage = StageFilter(method="filter_stage", help_text="Only models with a version in this stage.")
+
+    class Meta:
+        model = RegisteredModel
+        fields: list[str] = []
+
+    def filter_tag(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        for item in value:
+            key, sep, tag_value = item.partition(":")
+            if not sep or not key:
+                raise forms.ValidationError(f"Invalid tag filter {item!r}: use 'key:value'.")
+            # One filter() per tag so each tag must match on its own row (AND, not "any tag row matches all").
+            queryset = queryset.filter(tags__key=key, tags__value=tag_value)
+        return queryset
+
+    def filter_stage(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        stage = _canonical_stage(value)
+        return queryset.filter(pk__in=ModelVersion.objects.filter(stage=stage).values("model_id"))
+
+
+def readable_models(principal: Principal) -> QuerySet:
+    """Every model the caller may read, with what the list shows prefetched (no query per row)."""
+    return (
+        permissions.readable(principal, RegisteredModel.objects.all())
+        .select_related("owner_team")
+        .prefetch_related("tags", Prefetch("aliases", queryset=ModelAlias.objects.select_related("version")))
+        .order_by("name")
+    )
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    stage = StageFilter(method="filter_stage", help_text="Only versions in this stage.")
+    status = django_filters.ChoiceFilter(choices=ModelVersion._meta.get_field("status").choices)
+
+    class Meta:
+        model = ModelVersion
+        fields: list[str] = []
+
+    def filter_stage(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        return queryset.filter(stage=_canonical_stage(value))
+
+
+def versions_of(model: RegisteredModel) -> QuerySet:
+    """A model's versions, newest first. The caller has already been checked for read on `model`."""
+    return (
+        ModelVersion.objects.filter(model=model)
+        .select_related("model")
+        .prefetch_related("tags", "aliases")
+        .order_by("-version")
+    )
