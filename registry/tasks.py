@@ -2,10 +2,60 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+# Transient failures worth another attempt: the database went away or a lock/serialisation error. Anything else is
+# a bug or bad data and fails loudly instead of looping. (Registration does no storage I/O: the snapshot is rows.)
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
 
 
 @shared_task(name="modelgate.ping")
 def ping(value: str = "pong") -> str:
     """Round trip through the broker and a worker (used by health checks and tests)."""
     return value
+
+
+@shared_task(
+    name="modelgate.register_model_version",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=0.5,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def register_model_version(version_id: int) -> str | None:
+    """Snapshot a pending version's files and mark it READY (or FAILED_REGISTRATION). Safe to run any number of
+    times: `registration_finalize` guards on the status under the row locks."""
+    from django.db import close_old_connections
+
+    from .services import registration_finalize
+
+    close_old_connections()  # a connection broken by a database restart would fail every retry otherwise
+    return registration_finalize(version_id=version_id)
+
+
+@shared_task(name="modelgate.requeue_pending_registrations")
+def requeue_pending_registrations(older_than_seconds: int = 60) -> int:
+    """Re-enqueue versions still PENDING_REGISTRATION after a while (their enqueue was lost, e.g. the broker was down
+    at commit time). Harmless for versions whose task is merely slow: registration is idempotent."""
+    from .models import ModelVersion, VersionStatus
+
+    cutoff = int((time.time() - older_than_seconds) * 1000)
+    ids = list(ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION,
+                                           creation_timestamp__lt=cutoff).values_list("pk", flat=True))
+    for version_id in ids:
+        register_model_version.delay(version_id)
+    if ids:
+        logger.info("requeued %d pending model version registrations", len(ids))
+    return len(ids)
+
+
+__all__ = ["ping", "register_model_version", "requeue_pending_registrations"]

@@ -1,0 +1,293 @@
+"""Reads for the model registry. Every query starts from the principal's tenant; a model the caller may not read
+answers exactly like a missing one (404 `RESOURCE_DOES_NOT_EXIST`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from config.errors import InvalidParameter, NotFound
+from tenants.access import Principal
+
+from . import search
+from .models import (
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+    Stage,
+    VersionStatus,
+)
+from .permissions import effective_level, readable, require
+from .services import STAGES, canonical_stage, parse_version_number
+
+MODELS_MAX_RESULTS = 1000
+MODELS_DEFAULT_RESULTS = 100
+VERSIONS_MAX_RESULTS = 200_000
+VERSIONS_DEFAULT_RESULTS = 10_000
+
+
+def _model_not_found(name: str) -> NotFound:
+    return NotFound(f"Registered Model with name={name} not found")
+
+
+def _version_not_found(name: str, version: Any) -> NotFound:
+    return NotFound(f"Model Version (name={name}, version={version}) not found")
+
+
+def model_get(principal: Principal, name: str) -> RegisteredModel:
+    """The caller's model by name; missing and unreadable give the same 404."""
+    if not isinstance(name, str) or not name:
+        raise InvalidParameter("Missing value for required parameter 'name'.")
+    model = (RegisteredModel.objects.select_related("owner_team", "tenant")
+             .filter(tenant=principal.tenant, name=name).first())
+    if model is None or effective_level(principal, model) is None or not principal.has_scope("read"):
+        raise _model_not_found(name)
+    return model
+
+
+def version_get(principal: Principal, name: str, version: Any) -> ModelVersion:
+    number = parse_version_number(version)
+    model = model_get(principal, name)
+    found = ModelVersion.objects.filter(model=model, version=number).first()
+    if found is None:
+        raise _version_not_found(name, number)
+    found.model = model
+    return found
+
+
+def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersion:
+    """The version an alias points to. An unknown alias is MLflow's 400 (not a 404)."""
+    model = model_get(principal, name)
+    if not isinstance(alias, str) or not alias:
+        raise InvalidParameter("Registered model alias name cannot be empty.")
+    row = ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
+    if row is None:
+        raise InvalidParameter(f"Registered model alias {alias} not found.")
+    row.version.model = model
+    return row.version
+
+
+def latest_versions(principal: Principal, model: RegisteredModel, stages: list[str] | None = None, *,
+                    ready_only: bool = True) -> list[ModelVersion]:
+    """The newest version in each requested stage (all four when `stages` is empty), ordered by version.
+    Stage names are matched case-insensitively; an unknown one is a 400."""
+    require(principal, model, "read")
+    wanted = [canonical_stage(s) for s in stages] if stages else list(STAGES)
+    qs = ModelVersion.objects.filter(model=model, stage__in=wanted)
+    if ready_only:
+        qs = qs.filter(status=VersionStatus.READY)
+    newest = []
+    for stage in dict.fromkeys(wanted):  # at most four small indexed queries (model, stage)
+        version = qs.filter(stage=stage).order_by("-version").first()
+        if version is not None:
+            version.model = model
+            newest.append(version)
+    return sorted(newest, key=lambda v: v.version)
+
+
+def version_aliases(version: ModelVersion) -> list[str]:
+    cached = getattr(version, "_prefetched_objects_cache", {}).get("aliases")
+    rows = cached if cached is not None else version.aliases.all()
+    return sorted(a.alias for a in rows)
+
+
+def download_uri(version: ModelVersion) -> str:
+    """Where a version's immutable snapshot is served (the artifact routes read it from ModelVersionFile), so
+    later writes to the run's or logged model's artifacts can never change what a version downloads."""
+    return f"mlflow-artifacts:/_registry/{version.model_id}/{version.version}"
+
+
+def wait_until_registered(version: ModelVersion, timeout: float | None = None) -> ModelVersion:
+    """Poll a PENDING_REGISTRATION version until the worker finishes it or `timeout` passes, then return it fresh.
+
+    Why: the MLflow client reads PENDING_REGISTRATION, asks once more, then sleeps
+    `AWAIT_MODEL_VERSION_CREATE_SLEEP_INTERVAL_SECONDS = 3` s between polls (mlflow/store/model_registry/
+    abstract_store.py, `_await_model_version_creation_impl`), so an answer that says PENDING costs the user at
+    least 3 s. The worker usually finishes in tens of milliseconds; polling the row here in short sleeps (20 ms,
+    growing to 100 ms) answers READY almost as soon as the worker commits, bounded by
+    `MODELGATE["REGISTRATION_WAIT_SECONDS"]`. Inside an open transaction the worker's commit is invisible (and the
+    task is only enqueued on commit), so waiting would be pointless: answer at once."""
+    if version.status != VersionStatus.PENDING_REGISTRATION or connection.in_atomic_block:
+        return version
+    timeout = settings.MODELGATE["REGISTRATION_WAIT_SECONDS"] if timeout is None else timeout
+    deadline = time.monotonic() + max(0.0, float(timeout))
+    delay = 0.02
+    while True:
+        fresh = ModelVersion.objects.filter(pk=version.pk).first()
+        if fresh is None:
+            return version
+        if fresh.status != VersionStatus.PENDING_REGISTRATION or time.monotonic() >= deadline:
+            fresh.model = version.model
+            return fresh
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.1)
+
+
+def resolve(principal: Principal, model: RegisteredModel, *, alias: str | None = None, stage: str | None = None,
+            version: Any = None) -> dict[str, Any]:
+    """`models:/name@alias`, `models:/name/Stage` or `models:/name/N` → what serving needs to fetch it."""
+    require(principal, model, "read")
+    given = [x for x in (alias, stage, version) if x not in (None, "")]
+    if len(given) != 1:
+        raise InvalidParameter("Give exactly one of 'alias', 'stage' or 'version'.")
+    if alias not in (None, ""):
+        found = version_by_alias(principal, model.name, alias)
+    elif stage not in (None, ""):
+        if str(stage).lower() == "latest":
+            candidates = ModelVersion.objects.filter(model=model, status=VersionStatus.READY)
+            found = candidates.order_by("-version").first()
+        else:
+            found = next(iter(latest_versions(principal, model, [stage])), None)
+        if found is None:
+            raise NotFound(f"No versions of model with name '{model.name}' and stage '{stage}' found")
+    else:
+        found = version_get(principal, model.name, version)
+    found.model = model
+    return {
+        "name": model.name,
+        "version": str(found.version),
+        "stage": found.stage,
+        "aliases": version_aliases(found),
+        "status": found.status,
+        "download_uri": download_uri(found),
+        "manifest_sha256": found.manifest_sha256 or None,
+    }
+
+
+def manifest(version: ModelVersion) -> list[dict[str, Any]]:
+    """The version's files: `[{"path", "size", "sha256"}]` sorted by path."""
+    return [
+        {"path": path, "size": size, "sha256": sha}
+        for path, size, sha in version.files.order_by("path").values_list("path", "size", "sha256")
+    ]
+
+
+# --- search ------------------------------------------------------------------------------------------------------
+
+
+def _page_bounds(max_results: Any, page_token: Any, *, default: int, maximum: int) -> tuple[int, int]:
+    if max_results in (None, ""):
+        limit = default
+    else:
+        try:
+            limit = int(max_results)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameter(f"Invalid value {max_results!r} for parameter 'max_results'.") from exc
+    if limit < 1 or limit > maximum:
+        raise InvalidParameter(f"Invalid value {limit} for parameter 'max_results' supplied. It must be at most "
+                               f"{maximum}, and at least 1.")
+    return limit, search.decode_page_token(page_token)
+
+
+def _tag_condition(tag_model, fk: str, clause: search.Clause) -> Q:
+    """A tag clause with MLflow's join semantics: only entities that have the tag can match (`!=` included)."""
+    tags = tag_model.objects.filter(**{fk: OuterRef("pk")}, key=clause.key)
+    tags = tags.filter(search.string_q("value", clause.op, clause.value))
+    return Q(Exists(tags))
+
+
+def _models_with_relations(qs: QuerySet) -> QuerySet:
+    return qs.select_related("owner_team").prefetch_related(
+        "tags",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
+        Prefetch("versions", queryset=ModelVersion.objects.order_by("version")),
+    )
+
+
+def models_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
+                  max_results: Any = None, page_token: Any = None) -> tuple[list[RegisteredModel], str | None]:
+    """MLflow's search-registered-models over what the caller may read. Returns (models, next_page_token)."""
+    limit, offset = _page_bounds(max_results, page_token, default=MODELS_DEFAULT_RESULTS,
+                                 maximum=MODELS_MAX_RESULTS)
+    clauses, exclude_prompts = search.split_prompt_clause(search.parse_filter(filter_string, "registered_models"))
+    orders = search.parse_order_by(order_by, "registered_models")
+    qs = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
+        else RegisteredModel.objects.none()
+    for clause in clauses:
+        if clause.entity == "tag":
+            qs = qs.filter(_tag_condition(RegisteredModelTag, "model", clause))
+        else:
+            qs = qs.filter(search.string_q("name", clause.op, clause.value))
+    if exclude_prompts:
+        # "Exclude prompts": models *without* the prompt tag match, unlike the usual tag `!=` join semantics.
+        qs = qs.exclude(Exists(RegisteredModelTag.objects.filter(model=OuterRef("pk"), key=search.PROMPT_TAG,
+                                                                 value__iexact="true")))
+    ordering: list[str] = []
+    for order in orders:
+        field = order.key
+        ordering.append(field if order.ascending else f"-{field}")
+    if "name" not in [o.lstrip("-") for o in ordering]:
+        ordering.append("name")  # name ASC breaks ties, as in MLflow
+    rows = list(_models_with_relations(qs.order_by(*ordering, "pk"))[offset:offset + limit + 1])
+    next_token = search.encode_page_token(offset + limit) if len(rows) > limit else None
+    return rows[:limit], next_token
+
+
+def versions_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
+                    max_results: Any = None, page_token: Any = None) -> tuple[list[ModelVersion], str | None]:
+    """MLflow's search-model-versions over the versions of models the caller may read."""
+    limit, offset = _page_bounds(max_results, page_token, default=VERSIONS_DEFAULT_RESULTS,
+                                 maximum=VERSIONS_MAX_RESULTS)
+    clauses = search.parse_filter(filter_string, "model_versions")
+    orders = search.parse_order_by(order_by, "model_versions")
+    models = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
+        else RegisteredModel.objects.none()
+    qs = ModelVersion.objects.filter(model__in=models)
+    # MLflow's server never lists prompt versions in a model-version search.
+    qs = qs.exclude(Exists(RegisteredModelTag.objects.filter(model=OuterRef("model_id"), key=search.PROMPT_TAG,
+                                                             value__iexact="true")))
+    fields = {"name": "model__name", "run_id": "run_id", "source_path": "source",
+              "version_number": "version", "creation_timestamp": "creation_timestamp",
+              "last_updated_timestamp": "last_updated_timestamp"}
+    for clause in clauses:
+        if clause.entity == "tag":
+            qs = qs.filter(_tag_condition(ModelVersionTag, "version", clause))
+        elif clause.key == "version_number":
+            qs = qs.filter(search.numeric_q("version", clause.op, clause.value))
+        else:
+            qs = qs.filter(search.string_q(fields[clause.key], clause.op, clause.value))
+    ordering = [fields[o.key] if o.ascending else f"-{fields[o.key]}" for o in orders]
+    if not ordering:
+        ordering = ["model__name", "-version"]  # MLflow's default: name ASC, version DESC
+    qs = qs.select_related("model").prefetch_related(
+        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+    rows = list(qs.order_by(*ordering, "pk")[offset:offset + limit + 1])
+    next_token = search.encode_page_token(offset + limit) if len(rows) > limit else None
+    return rows[:limit], next_token
+
+
+def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
+    """Newest version per stage (any status, as MLflow's `latest_versions` field), from prefetched versions."""
+    newest: dict[str, ModelVersion] = {}
+    for version in model.versions.all():
+        if version.stage not in newest or newest[version.stage].version < version.version:
+            newest[version.stage] = version
+    for version in newest.values():
+        version.model = model
+    return sorted(newest.values(), key=lambda v: v.version)
+
+
+def model_with_relations(model: RegisteredModel) -> RegisteredModel:
+    """Re-read a model with its tags, aliases and versions prefetched (for rendering one model)."""
+    return _models_with_relations(RegisteredModel.objects.filter(pk=model.pk)).get()
+
+
+__all__ = [
+    "Stage",
+    "download_uri",
+    "latest_versions",
+    "manifest",
+    "model_get",
+    "models_search",
+    "resolve",
+    "version_by_alias",
+    "version_get",
+    "versions_search",
+    "wait_until_registered",
+]
