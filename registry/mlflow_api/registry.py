@@ -1,0 +1,277 @@
+"""MLflow model registry API (wire-contract.md §2c, §2d; shapes from §3 and traffic-3.17.2.jsonl).
+
+Handlers parse MLflow's parameters, call registry services (writes, which check permissions themselves) and
+selectors (reads), and render MLflow's JSON: ids and versions as strings, timestamps as integer ms, enums by name,
+empty fields left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.errors import InvalidParameter
+from registry import selectors, services
+from registry.models import ModelVersion, RegisteredModel
+
+from .base import Call, route
+
+# --- rendering ---------------------------------------------------------------------------------------------------
+
+
+def _tags(rows) -> list[dict[str, str]]:
+    return [{"key": t.key, "value": t.value} for t in sorted(rows, key=lambda t: t.key)]
+
+
+def model_version_json(version: ModelVersion, *, with_aliases: bool = True, model_name: str | None = None
+                       ) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": model_name or version.model.name,
+        "version": str(version.version),
+        "creation_timestamp": version.creation_timestamp,
+        "last_updated_timestamp": version.last_updated_timestamp,
+        "current_stage": version.stage,
+        "description": version.description or "",
+        "source": version.source,
+        "run_id": version.run_id or "",
+        "status": version.status,
+        "run_link": version.run_link or "",
+    }
+    if version.user_label:
+        data["user_id"] = version.user_label
+    if version.status_message:
+        data["status_message"] = version.status_message
+    tags = _tags(version.tags.all())
+    if tags:
+        data["tags"] = tags
+    if with_aliases:
+        aliases = selectors.version_aliases(version)
+        if aliases:
+            data["aliases"] = aliases
+    return data
+
+
+def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
+    """One model; expects tags, aliases and versions prefetched (`selectors.model_with_relations`)."""
+    data: dict[str, Any] = {
+        "name": model.name,
+        "creation_timestamp": model.creation_timestamp,
+        "last_updated_timestamp": model.last_updated_timestamp,
+    }
+    if model.description:
+        data["description"] = model.description
+    latest = selectors.model_latest_from_prefetch(model)
+    if latest:
+        # MLflow leaves aliases out of `latest_versions`.
+        data["latest_versions"] = [model_version_json(v, with_aliases=False, model_name=model.name) for v in latest]
+    tags = _tags(model.tags.all())
+    if tags:
+        data["tags"] = tags
+    aliases = [{"alias": a.alias, "version": str(a.version.version)} for a in model.aliases.all()]
+    if aliases:
+        data["aliases"] = sorted(aliases, key=lambda a: a["alias"])
+    return data
+
+
+def _model_response(model: RegisteredModel) -> dict[str, Any]:
+    return {"registered_model": registered_model_json(selectors.model_with_relations(model))}
+
+
+def _version_response(version: ModelVersion) -> dict[str, Any]:
+    return {"model_version": model_version_json(version)}
+
+
+def _tags_param(call: Call, name: str = "tags") -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for index, tag in enumerate(call.getlist(name)):
+        if not isinstance(tag, dict):
+            raise InvalidParameter(f"{name}[{index}] must be an object with 'key' and 'value'.")
+        tags[tag.get("key")] = tag.get("value", "")
+    return tags
+
+
+def _model(call: Call) -> RegisteredModel:
+    return selectors.model_get(call.principal, call.string("name"))
+
+
+def _version(call: Call) -> ModelVersion:
+    return selectors.version_get(call.principal, call.string("name"), call.string("version"))
+
+
+# --- registered models -------------------------------------------------------------------------------------------
+
+
+@route("POST", "mlflow/registered-models/create")
+def registered_model_create(call: Call):
+    model = services.registered_model_create(
+        principal=call.principal,
+        name=call.string("name"),
+        description=call.string("description", required=False, default="") or "",
+        tags=_tags_param(call),
+    )
+    return _model_response(model)
+
+
+@route("GET", "mlflow/registered-models/get")
+def registered_model_get(call: Call):
+    return _model_response(_model(call))
+
+
+@route("GET", "mlflow/registered-models/search")
+@route("POST", "mlflow/registered-models/search")
+def registered_models_search(call: Call):
+    models, token = selectors.models_search(
+        call.principal,
+        call.string("filter", required=False),
+        call.getlist("order_by"),
+        call.get("max_results"),
+        call.string("page_token", required=False),
+    )
+    result: dict[str, Any] = {}
+    if models:
+        result["registered_models"] = [registered_model_json(m) for m in models]
+    if token:
+        result["next_page_token"] = token
+    return result
+
+
+@route("PATCH", "mlflow/registered-models/update")
+def registered_model_update(call: Call):
+    model = services.registered_model_update(principal=call.principal, model=_model(call),
+                                             description=call.string("description", required=False, default=""))
+    return _model_response(model)
+
+
+@route("POST", "mlflow/registered-models/rename")
+def registered_model_rename(call: Call):
+    model = services.registered_model_rename(principal=call.principal, model=_model(call),
+                                             new_name=call.string("new_name"))
+    return _model_response(model)
+
+
+@route("DELETE", "mlflow/registered-models/delete")
+def registered_model_delete(call: Call):
+    services.registered_model_delete(principal=call.principal, model=_model(call))
+    return {}
+
+
+@route("POST", "mlflow/registered-models/set-tag")
+def registered_model_set_tag(call: Call):
+    services.registered_model_set_tag(principal=call.principal, model=_model(call), key=call.string("key"),
+                                      value=call.string("value", required=False, default=""))
+    return {}
+
+
+@route("DELETE", "mlflow/registered-models/delete-tag")
+def registered_model_delete_tag(call: Call):
+    services.registered_model_delete_tag(principal=call.principal, model=_model(call), key=call.string("key"))
+    return {}
+
+
+@route("POST", "mlflow/registered-models/get-latest-versions")
+@route("GET", "mlflow/registered-models/get-latest-versions")
+def registered_model_latest_versions(call: Call):
+    model = _model(call)
+    versions = selectors.latest_versions(call.principal, model, [str(s) for s in call.getlist("stages")])
+    return {"model_versions": [model_version_json(v) for v in versions]} if versions else {}
+
+
+@route("POST", "mlflow/registered-models/alias")
+def registered_model_alias_set(call: Call):
+    services.alias_set(principal=call.principal, model=_model(call), alias=call.string("alias"),
+                       version=call.string("version"))
+    return {}
+
+
+@route("DELETE", "mlflow/registered-models/alias")
+def registered_model_alias_delete(call: Call):
+    services.alias_delete(principal=call.principal, model=_model(call), alias=call.string("alias"))
+    return {}
+
+
+@route("GET", "mlflow/registered-models/alias")
+def registered_model_alias_get(call: Call):
+    version = selectors.version_by_alias(call.principal, call.string("name"), call.string("alias"))
+    return _version_response(version)
+
+
+# --- model versions ----------------------------------------------------------------------------------------------
+
+
+@route("POST", "mlflow/model-versions/create")
+def model_version_create(call: Call):
+    version = services.model_version_create(
+        principal=call.principal,
+        model=_model(call),
+        source=call.string("source"),
+        run_id=call.string("run_id", required=False) or None,
+        description=call.string("description", required=False, default="") or "",
+        tags=_tags_param(call),
+        run_link=call.string("run_link", required=False, default="") or "",
+        model_id=call.string("model_id", required=False) or None,
+    )
+    # Answer READY when the worker is quick (see `wait_until_registered` for why and how long).
+    return _version_response(selectors.wait_until_registered(version))
+
+
+@route("GET", "mlflow/model-versions/get")
+def model_version_get(call: Call):
+    return _version_response(_version(call))
+
+
+@route("GET", "mlflow/model-versions/search")
+@route("POST", "mlflow/model-versions/search")
+def model_versions_search(call: Call):
+    versions, token = selectors.versions_search(
+        call.principal,
+        call.string("filter", required=False),
+        call.getlist("order_by"),
+        call.get("max_results"),
+        call.string("page_token", required=False),
+    )
+    result: dict[str, Any] = {}
+    if versions:
+        result["model_versions"] = [model_version_json(v) for v in versions]
+    if token:
+        result["next_page_token"] = token
+    return result
+
+
+@route("PATCH", "mlflow/model-versions/update")
+def model_version_update(call: Call):
+    version = services.model_version_update(principal=call.principal, version=_version(call),
+                                            description=call.string("description", required=False, default=""))
+    return _version_response(version)
+
+
+@route("DELETE", "mlflow/model-versions/delete")
+def model_version_delete(call: Call):
+    services.model_version_delete(principal=call.principal, version=_version(call))
+    return {}
+
+
+@route("POST", "mlflow/model-versions/transition-stage")
+def model_version_transition_stage(call: Call):
+    version = services.model_version_transition_stage(
+        principal=call.principal,
+        version=_version(call),
+        stage=call.string("stage"),
+        archive_existing_versions=call.boolean("archive_existing_versions"),
+    )
+    return _version_response(version)
+
+
+@route("POST", "mlflow/model-versions/set-tag")
+def model_version_set_tag(call: Call):
+    services.model_version_set_tag(principal=call.principal, version=_version(call), key=call.string("key"),
+                                   value=call.string("value", required=False, default=""))
+    return {}
+
+
+@route("DELETE", "mlflow/model-versions/delete-tag")
+def model_version_delete_tag(call: Call):
+    services.model_version_delete_tag(principal=call.principal, version=_version(call), key=call.string("key"))
+    return {}
+
+
+@route("GET", "mlflow/model-versions/get-download-uri")
+def model_version_download_uri(call: Call):
+    return {"artifact_uri": selectors.download_uri(_version(call))}
