@@ -16,27 +16,6 @@ from registry.models import ModelAlias, ModelVersion, RegisteredModel, Stage
 from tenants.access import Principal
 
 
-class _RepeatableCharField(forms.Field):
-    """A query parameter that may be repeated (`?tag=a:1&tag=b:2`): the form field sees every value."""
-
-    widget = forms.MultipleHiddenInput
-
-    def to_python(self, value):
-        if not value:
-            return []
-        return [str(v) for v in value]
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
-class RepeatableCharFilter(django_filters.Filter):
-    field_class = _RepeatableCharField
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class StageFilter(django_filters.CharFilter):
-    pass
-
-
 def _canonical_stage(value: str) -> str:
     for stage in Stage.values:
         if stage.lower() == value.strip().lower():
@@ -44,11 +23,42 @@ def _canonical_stage(value: str) -> str:
     raise forms.ValidationError(f"Unknown stage {value!r}: use one of {', '.join(Stage.values)}.")
 
 
+class _TagsField(forms.Field):
+    """`?tag=a:1&tag=b:2`: every value of the repeated parameter, each validated as `key:value`."""
+
+    widget = forms.MultipleHiddenInput  # reads every value of the parameter (QueryDict.getlist)
+
+    def to_python(self, value) -> list[tuple[str, str]]:
+        pairs = []
+        for item in value or []:
+            key, sep, tag_value = str(item).partition(":")
+            if not sep or not key:
+                raise forms.ValidationError(f"Invalid tag filter {item!r}: use 'key:value'.")
+            pairs.append((key, tag_value))
+        return pairs
+
+
+class _StageField(forms.CharField):
+    def to_python(self, value) -> str:
+        value = super().to_python(value)
+        return _canonical_stage(value) if value else value
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class TagsFilter(django_filters.Filter):
+    field_class = _TagsField
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class StageFilter(django_filters.CharFilter):
+    field_class = _StageField
+
+
 class RegisteredModelFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="exact", help_text="Exact model name.")
     name__contains = django_filters.CharFilter(field_name="name", lookup_expr="contains",
                                                help_text="Substring of the model name (case-sensitive).")
-    tag = RepeatableCharFilter(method="filter_tag",
+    tag = TagsFilter(method="filter_tag",
                                help_text="`key:value`; repeat to require several tags (all must match).")
     team = django_filters.CharFilter(field_name="owner_team__slug", help_text="Slug of the owning team.")
     stage = StageFilter(method="filter_stage", help_text="Only models with a version in this stage.")
@@ -57,11 +67,8 @@ class RegisteredModelFilter(django_filters.FilterSet):
         model = RegisteredModel
         fields: list[str] = []
 
-    def filter_tag(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
-        for item in value:
-            key, sep, tag_value = item.partition(":")
-            if not sep or not key:
-                raise forms.ValidationError(f"Invalid tag filter {item!r}: use 'key:value'.")
+    def filter_tag(self, queryset: QuerySet, name: str, value: list[tuple[str, str]]) -> QuerySet:
+        for key, tag_value in value:
             # One filter() per tag so each tag must match on its own row (AND, not "any tag row matches all").
             queryset = queryset.filter(tags__key=key, tags__value=tag_value)
         return queryset
@@ -69,8 +76,7 @@ class RegisteredModelFilter(django_filters.FilterSet):
     def filter_stage(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:
             return queryset
-        stage = _canonical_stage(value)
-        return queryset.filter(pk__in=ModelVersion.objects.filter(stage=stage).values("model_id"))
+        return queryset.filter(pk__in=ModelVersion.objects.filter(stage=value).values("model_id"))
 
 
 def readable_models(principal: Principal) -> QuerySet:
@@ -94,7 +100,7 @@ class ModelVersionFilter(django_filters.FilterSet):
     def filter_stage(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:
             return queryset
-        return queryset.filter(stage=_canonical_stage(value))
+        return queryset.filter(stage=value)
 
 
 def versions_of(model: RegisteredModel) -> QuerySet:

@@ -239,7 +239,7 @@ class ResolveOutput(serializers.Serializer):
     aliases = serializers.ListField(child=serializers.CharField())
     status = serializers.CharField()
     download_uri = serializers.CharField()
-    manifest_sha256 = serializers.CharField(allow_blank=True)
+    manifest_sha256 = serializers.CharField(allow_null=True)
 
 
 __all__ = [

@@ -94,7 +94,7 @@ def _team(principal, slug: str) -> Team:
 
 def _model_detail(view: TenantAPIView, model: RegisteredModel) -> dict[str, Any]:
     # Re-read after a write so the answer shows committed state (tags, aliases, owner).
-    model = selectors.model_get(view.principal, model.name)
+    model = selectors.model_with_relations(selectors.model_get(view.principal, model.name))
     latest = selectors.latest_versions(view.principal, model, list(Stage.values))
     context = {"latest_versions": latest, "permission_level": permissions.effective_level(view.principal, model)}
     return ModelDetailOutput(model, context=context).data
@@ -458,4 +458,7 @@ class ResolveView(TenantAPIView):
         else:
             kwargs["alias"] = given["alias"]
         model = selectors.model_get(self.principal, name)
+        if "alias" in kwargs and not ModelAlias.objects.filter(model=model, alias=kwargs["alias"]).exists():
+            # MLflow's get-by-alias answers 400 for an unknown alias; a REST resource that is not there is a 404.
+            raise NotFound(f"Alias '{kwargs['alias']}' of registered model '{model.name}' not found.")
         return Response(selectors.resolve(self.principal, model, **kwargs))
