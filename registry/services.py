@@ -288,11 +288,12 @@ def registered_model_create(*, principal: Principal, name: str, description: str
     elif not principal.is_tenant_admin and team.pk not in principal.team_ids:
         raise PermissionDenied(f"Permission denied: you can only create models owned by your own teams, "
                                f"not '{team.slug}'.")
-    if tenant.quota_models is not None:
-        # Lock the tenant row so two concurrent creations cannot both pass the count.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-        if RegisteredModel.objects.filter(tenant=tenant).count() >= tenant.quota_models:
-            raise QuotaExceeded(f"Tenant '{tenant.slug}' has reached its quota of {tenant.quota_models} models.")
+    quota = Tenant.objects.filter(pk=tenant.pk).values_list("quota_models", flat=True).first()
+    if quota is not None:
+        # Lock the tenant row (and re-read the quota under it) so two concurrent creations cannot both pass.
+        quota = Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("quota_models", flat=True).first()
+        if quota is not None and RegisteredModel.objects.filter(tenant=tenant).count() >= quota:
+            raise QuotaExceeded(f"Tenant '{tenant.slug}' has reached its quota of {quota} models.")
     ts = now_ms()
     try:
         with transaction.atomic():  # savepoint: a concurrent create of the same name loses on the unique key
