@@ -1,0 +1,239 @@
+"""Artifact storage: content-addressed blobs per tenant over `storages["artifacts"]` (local files or S3).
+
+An upload streams the request body into a temporary file while hashing it (memory stays flat in the file's size),
+then puts the bytes at `tenants/<tenant id>/blobs/sha256/<aa>/<digest>` unless that blob is already stored. Only
+after that does a service record the Blob and the ArtifactEntry (path → blob) in a short transaction: storage I/O
+never happens inside a database transaction.
+
+Blob keys are derived from the tenant's id and the digest we computed, never from a user's path, so no path a
+client sends can reach outside its tenant's storage. User paths only name ArtifactEntry rows, and are validated
+(`validate_artifact_path`) before anything else looks at them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, storages
+from django.db.models import Sum
+
+from config.errors import InvalidParameter, NotFound, QuotaExceeded
+
+CHUNK_SIZE = 1024 * 1024
+MAX_PATH_LENGTH = 1024
+
+
+def storage():
+    return storages["artifacts"]
+
+
+def blob_key(tenant_id: int, sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a sha256 hex digest")
+    return f"tenants/{int(tenant_id)}/blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+# --- paths -------------------------------------------------------------------------------------------------------
+
+def validate_artifact_path(path: str | None, *, allow_empty: bool = False) -> str:
+    """Validate a client's artifact path and return it normalised (no leading or trailing slash).
+
+    Refused with 400 INVALID_PARAMETER_VALUE: `..` and `.` segments, absolute paths, backslashes, NUL and other
+    control characters, empty segments (`a//b`), and paths longer than 1024 characters. (URL-decoding happens
+    before this, so `%2e%2e/` and `%00` arrive as `../` and NUL.)"""
+    if path is None:
+        path = ""
+    if not isinstance(path, str):
+        raise InvalidParameter("The artifact path must be a string.")
+    if len(path) > MAX_PATH_LENGTH:
+        raise InvalidParameter(f"Invalid artifact path: longer than {MAX_PATH_LENGTH} characters.")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        raise InvalidParameter("Invalid artifact path: control characters (NUL included) are not allowed.")
+    if "\\" in path:
+        raise InvalidParameter("Invalid artifact path: backslashes are not allowed.")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise InvalidParameter(f"Invalid artifact path '{path}': absolute paths are not allowed.")
+    normalised = path[:-1] if path.endswith("/") else path
+    if not normalised:
+        if allow_empty:
+            return ""
+        raise InvalidParameter("Invalid artifact path: the path is empty.")
+    for segment in normalised.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidParameter(
+                f"Invalid artifact path '{path}': empty, '.' and '..' segments are not allowed."
+            )
+    return normalised
+
+
+def content_type_for(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(posixpath.basename(path))
+    return guessed or "application/octet-stream"
+
+
+def in_transaction() -> bool:
+    """Inside a transaction of our own (the test runner's wrapping transaction does not count)."""
+    from django.db import transaction
+
+    connection = transaction.get_connection()
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+# --- upload ------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str
+    size: int
+    newly_stored: bool  # False when the tenant already had these bytes
+
+
+def tenant_storage_used(tenant) -> int:
+    from registry.tracking.models import Blob
+
+    return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
+
+
+def remaining_quota(tenant) -> int | None:
+    if tenant.quota_storage_bytes is None:
+        return None
+    return max(0, tenant.quota_storage_bytes - tenant_storage_used(tenant))
+
+
+def _quota_error(tenant) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"Storage quota of tenant '{tenant.slug}' exceeded ({tenant.quota_storage_bytes} bytes)."
+    )
+
+
+def _temp_dir() -> str | None:
+    """For the file system backend, spool into a directory on the same file system, so the final step is an
+    atomic rename rather than a second copy."""
+    backend = storage()
+    if isinstance(backend, FileSystemStorage):
+        path = os.path.join(backend.location, ".uploads")
+        os.makedirs(path, exist_ok=True)
+        return path
+    return None
+
+
+def store_stream(*, tenant, read: Callable[[int], bytes], limit: int | None = None) -> StoredBlob:
+    """Stream bytes from `read(n)` into the tenant's blob store; returns the digest and size.
+
+    `limit` (bytes) stops reading as soon as more arrive than the tenant's quota leaves, so a huge upload cannot fill
+    the disk before being refused. Must not run inside a transaction (storage I/O)."""
+    assert not in_transaction(), "storage I/O inside a transaction"
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_path = tempfile.mkstemp(prefix="upload-", dir=_temp_dir())
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise _quota_error(tenant)
+                digest.update(chunk)
+                out.write(chunk)
+        sha256 = digest.hexdigest()
+        newly_stored = _put(tenant.pk, sha256, tmp_path)
+        return StoredBlob(sha256=sha256, size=size, newly_stored=newly_stored)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def store_bytes(*, tenant, data: bytes) -> StoredBlob:
+    """Store a small in-memory payload (tests, generated files)."""
+    view = memoryview(data)
+    position = 0
+
+    def read(n: int) -> bytes:
+        nonlocal position
+        chunk = bytes(view[position:position + n])
+        position += len(chunk)
+        return chunk
+
+    return store_stream(tenant=tenant, read=read)
+
+
+def _put(tenant_id: int, sha256: str, tmp_path: str) -> bool:
+    key = blob_key(tenant_id, sha256)
+    backend = storage()
+    if isinstance(backend, FileSystemStorage):
+        final = backend.path(key)
+        if os.path.exists(final):
+            return False
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        # Same content under the same name: a concurrent upload of identical bytes can only replace it with itself.
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, final)
+        return True
+    if backend.exists(key):
+        return False
+    with open(tmp_path, "rb") as fh:
+        saved = backend.save(key, File(fh, name=key))
+    if saved != key:  # a backend that renames on collision: keep the first copy, drop ours
+        backend.delete(saved)
+    return True
+
+
+def delete_blob_object(tenant_id: int, sha256: str) -> None:
+    """Remove a stored object (after its Blob row is gone, or when recording it failed). Outside transactions."""
+    key = blob_key(tenant_id, sha256)
+    backend = storage()
+    if backend.exists(key):
+        backend.delete(key)
+
+
+def open_blob(tenant_id: int, sha256: str):
+    key = blob_key(tenant_id, sha256)
+    try:
+        return storage().open(key, "rb")
+    except FileNotFoundError as exc:
+        raise NotFound("The artifact's content is missing from storage.") from exc
+
+
+def blob_exists(tenant_id: int, sha256: str) -> bool:
+    return storage().exists(blob_key(tenant_id, sha256))
+
+
+# --- listing -----------------------------------------------------------------------------------------------------
+
+def immediate_children(directory: str, entries: Iterable[tuple[str, int]]) -> list[dict]:
+    """MLflow's `FileInfo` list for a directory, from (path, size) rows under it: immediate children only, dirs
+    without a size, sorted by path."""
+    prefix = f"{directory}/" if directory else ""
+    files: dict[str, dict] = {}
+    for path, size in entries:
+        if not path.startswith(prefix):
+            continue
+        rest = path[len(prefix):]
+        if not rest:
+            continue
+        name, sep, _ = rest.partition("/")
+        if sep:
+            files.setdefault(name, {"path": name, "is_dir": True})
+            if not files[name]["is_dir"]:  # both a file and a directory of that name: show the directory
+                files[name] = {"path": name, "is_dir": True}
+        elif name not in files:
+            files[name] = {"path": name, "is_dir": False, "file_size": size}
+    return [files[k] for k in sorted(files)]
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex
