@@ -71,19 +71,33 @@ def run(tenant):
 
 
 @pytest.fixture
-def churn(owner_api, run):
-    """Model `churn` owned by team alpha: v1 Production with alias champion, v2 Staging, v3 None; tag `domain`."""
-    res = owner_api.post(f"{BASE}/models/", {"name": "churn", "description": "Churn", "tags": {"domain": "crm"}},
-                         format="json")
-    assert res.status_code == 201, res.content
-    for _ in range(3):
-        register_ready(owner_api, "churn", run)
-    assert owner_api.post(f"{BASE}/models/churn/versions/1/stage", {"stage": "Production"},
-                          format="json").status_code == 200
-    assert owner_api.post(f"{BASE}/models/churn/versions/2/stage", {"stage": "Staging"},
-                          format="json").status_code == 200
-    assert owner_api.put(f"{BASE}/models/churn/aliases/champion", {"version": 1}, format="json").status_code == 200
+def churn(owner, tenant, run):
+    """Model `churn` owned by team alpha: v1 Production with alias champion, v2 Staging, v3 None; tag `domain`.
+    Built through the services (the HTTP paths are what the tests below exercise)."""
+    make_churn(owner, tenant, run)
     return "churn"
+
+
+def make_churn(user, tenant, run, name: str = "churn"):
+    principal = registry_services.admin_principal(user=user, tenant=tenant)
+    model = registry_services.registered_model_create(principal=principal, name=name, description="Churn",
+                                                      tags={"domain": "crm"})
+    versions = []
+    for _ in range(3):
+        version = registry_services.model_version_create(principal=principal, model=model,
+                                                         source=f"runs:/{run.run_id}/model")
+        assert registry_services.registration_finalize(version_id=version.pk) == VersionStatus.READY
+        versions.append(version)
+    registry_services.model_version_transition_stage(principal=principal, version=versions[0], stage="Production")
+    registry_services.model_version_transition_stage(principal=principal, version=versions[1], stage="Staging")
+    registry_services.alias_set(principal=principal, model=model, alias="champion", version=1)
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The shared fixtures give users passwords; PBKDF2 at full strength costs half a second per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 # --- models --------------------------------------------------------------------------------------------------------
