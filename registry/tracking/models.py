@@ -121,7 +121,11 @@ class Metric(models.Model):
     dataset_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "key", "step", "timestamp"], name="metric_run_key_step")]
+        indexes = [
+            models.Index(fields=["run", "key", "step", "timestamp"], name="metric_run_key_step"),
+            # A logged model's metrics (`LoggedModel.data.metrics`, logged-model search); most rows have none.
+            models.Index(fields=["model_id", "key"], name="metric_model_key", condition=~models.Q(model_id="")),
+        ]
 
 
 class LatestMetric(models.Model):

@@ -1,0 +1,121 @@
+"""The MLflow artifact proxy (`mlflow_artifacts.proto`): upload, download, list and delete under
+`/api/2.0/mlflow-artifacts/artifacts/<path>`, mounted under `t/<tenant>/` and unprefixed (tenant from
+`X-MLFLOW-WORKSPACE`).
+
+Paths are the tenant's artifact tree: `<experiment number>/<run id>/artifacts/…` and
+`<experiment number>/models/<m-id>/artifacts/…` (the first segment names the experiment whose permission applies:
+read to download or list, edit to upload or delete). `_registry/<registered model pk>/<version>/…` serves the
+immutable snapshot of a READY model version, read-only, with the model's read permission.
+
+Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
+(memory stays flat in the file size), and only then recorded in a short transaction."""
+
+from __future__ import annotations
+
+import posixpath
+
+from django.http import FileResponse
+from django.urls import path, re_path
+from rest_framework.response import Response
+
+from config.errors import NotFound, PermissionDenied, QuotaExceeded
+from registry import artifacts as storage
+from registry.tracking import selectors, services
+from tenants.api import TenantAPIView
+
+REGISTRY_PREFIX = "_registry"
+
+
+def _registry_parts(path: str) -> tuple[str, str, str] | None:
+    """`_registry/<pk>/<version>/<rel>` → (pk, version, rel); None for other paths."""
+    if path != REGISTRY_PREFIX and not path.startswith(REGISTRY_PREFIX + "/"):
+        return None
+    parts = path.split("/", 3)
+    if len(parts) < 3:
+        raise NotFound("Model version artifacts not found.")
+    return parts[1], parts[2], parts[3] if len(parts) > 3 else ""
+
+
+def _download(tenant_id: int, sha256: str, path: str) -> FileResponse:
+    handle = storage.open_blob(tenant_id, sha256)
+    return FileResponse(handle, as_attachment=True, filename=posixpath.basename(path),
+                        content_type=storage.content_type_for(path))
+
+
+class ArtifactView(TenantAPIView):
+    """GET (download), PUT (upload), DELETE one artifact path."""
+
+    parser_classes: list = []  # the body is the file: never parsed, streamed by `put`
+    schema = None
+
+    def get(self, request, artifact_path: str, tenant: str | None = None):
+        path = storage.validate_artifact_path(artifact_path)
+        registry = _registry_parts(path)
+        if registry is not None:
+            version = selectors.registry_version_for_artifacts(self.principal, registry[0], registry[1])
+            file = selectors.registry_file(version, registry[2]) if registry[2] else None
+            if file is None:
+                raise NotFound(f"No artifact at '{path}'.")
+            return _download(version.model.tenant_id, file.sha256, path)
+        services.artifact_experiment(self.principal, path, "read")
+        entry = selectors.artifact_entry(self.principal, path)
+        if entry is None:
+            raise NotFound(f"No artifact at '{path}'.")
+        return _download(self.principal.tenant.pk, entry.sha256, path)
+
+    def put(self, request, artifact_path: str, tenant: str | None = None):
+        path = storage.validate_artifact_path(artifact_path)
+        if _registry_parts(path) is not None:
+            raise PermissionDenied("Registered model version artifacts are immutable.")
+        principal = self.principal
+        # Check before reading a byte, so a refused upload costs nothing; the service checks again when recording.
+        services.artifact_experiment(principal, path, "edit")
+        limit = storage.remaining_quota(principal.tenant)
+        declared = request.META.get("CONTENT_LENGTH")
+        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+            raise QuotaExceeded(f"Storage quota of tenant '{principal.tenant.slug}' exceeded "
+                                f"({principal.tenant.quota_storage_bytes} bytes).")
+        stored = storage.store_stream(tenant=principal.tenant, read=request._request.read, limit=limit)
+        try:
+            services.artifact_record(principal=principal, path=path, sha256=stored.sha256, size=stored.size)
+        except Exception:
+            if stored.newly_stored:
+                from registry.tracking.models import Blob
+
+                if not Blob.objects.filter(tenant=principal.tenant, sha256=stored.sha256).exists():
+                    storage.delete_blob_object(principal.tenant.pk, stored.sha256)
+            raise
+        return Response({})
+
+    def delete(self, request, artifact_path: str, tenant: str | None = None):
+        path = storage.validate_artifact_path(artifact_path)
+        if _registry_parts(path) is not None:
+            raise PermissionDenied("Registered model version artifacts are immutable.")
+        services.artifact_delete(principal=self.principal, path=path)
+        return Response({})
+
+
+class ArtifactListView(TenantAPIView):
+    """GET `?path=<dir>` → `{"files": [{"path", "is_dir", "file_size"?}]}`; `{}` for a missing dir or a file."""
+
+    schema = None
+
+    def get(self, request, tenant: str | None = None):
+        raw = request.query_params.get("path", "")
+        path = storage.validate_artifact_path(raw, allow_empty=True)
+        if not path:
+            return Response({})  # the tenant's root spans experiments the caller may not read: list nothing
+        registry = _registry_parts(path)
+        if registry is not None:
+            version = selectors.registry_version_for_artifacts(self.principal, registry[0], registry[1])
+            files = selectors.registry_list(version, registry[2])
+        else:
+            services.artifact_experiment(self.principal, path, "read")
+            files = selectors.artifact_list(self.principal, path)
+        return Response({"files": files} if files else {})
+
+
+urlpatterns = [
+    path("api/2.0/mlflow-artifacts/artifacts", ArtifactListView.as_view()),
+    re_path(r"^api/2\.0/mlflow-artifacts/artifacts/(?P<artifact_path>.+)$", ArtifactView.as_view()),
+]
