@@ -229,7 +229,8 @@ def model_versions_search(call: Call):
     )
     result: dict[str, Any] = {}
     if versions:
-        result["model_versions"] = [model_version_json(v) for v in versions]
+        # MLflow's search leaves aliases out (get, get-by-alias and get-latest-versions carry them).
+        result["model_versions"] = [model_version_json(v, with_aliases=False) for v in versions]
     if token:
         result["next_page_token"] = token
     return result
