@@ -8,7 +8,6 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from registry import permissions
@@ -44,12 +43,13 @@ class _StageField(forms.CharField):
         return _canonical_stage(value) if value else value
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field({"type": "array", "items": {"type": "string"},
+                      "description": "`key:value`; repeat to require several tags (all must match)."})
 class TagsFilter(django_filters.Filter):
     field_class = _TagsField
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "description": f"A stage ({', '.join(Stage.values)}), any case."})
 class StageFilter(django_filters.CharFilter):
     field_class = _StageField
 

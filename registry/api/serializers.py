@@ -38,6 +38,11 @@ class StageField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "nullable": True, "description": f"One of {', '.join(Stage.values)}."})
+class ExpectedStageField(StageField):
+    """Same values as `stage`; its own schema so the enum is not named twice."""
+
+
 def canonical_stage(value: str) -> str | None:
     """The canonical spelling of a stage name, or None if it is not one."""
     for stage in Stage.values:
@@ -138,7 +143,7 @@ class VersionCreateInput(serializers.Serializer):
 class StageTransitionInput(serializers.Serializer):
     stage = StageField()
     archive_existing_versions = serializers.BooleanField(default=False)
-    expected_stage = StageField(required=False, allow_null=True,
+    expected_stage = ExpectedStageField(required=False, allow_null=True,
                                 help_text="The stage the version must be in now, else 409 CONFLICT. An `If-Match` "
                                           "header with the version's ETag (or a stage name) does the same.")
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
@@ -216,7 +221,7 @@ class ModelDetailOutput(ModelOutput):
     def get_latest_versions(self, obj: RegisteredModel) -> list[dict[str, Any]]:
         return VersionOutput(self.context.get("latest_versions", []), many=True).data
 
-    @extend_schema_field(serializers.ChoiceField(choices=LEVELS))
+    @extend_schema_field({"type": "string", "nullable": True, "description": f"One of {', '.join(LEVELS)}."})
     def get_permission_level(self, obj: RegisteredModel) -> str | None:
         return self.context.get("permission_level")
 

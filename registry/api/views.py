@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -22,7 +23,7 @@ from registry.models import ModelAlias, ModelVersion, RegisteredModel, Stage
 from tenants.api import TenantAPIView
 from tenants.models import Team
 
-from . import filters
+from . import filters, schema  # noqa: F401  (schema: registers the auth schemes)
 from .serializers import (
     AliasOutput,
     AliasSetInput,
@@ -115,6 +116,7 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
 
     queryset = RegisteredModel.objects.none()
     pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]  # invalid filters → ValidationError → 400 INVALID_PARAMETER_VALUE
     filterset_class = filters.RegisteredModelFilter
     serializer_class = ModelOutput
 
@@ -123,20 +125,14 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
             return RegisteredModel.objects.none()
         return filters.readable_models(self.principal)
 
-    def filter_queryset(self, queryset):
-        filterset = self.filterset_class(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise InvalidParameter(
-                "; ".join(f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items())
-            )
-        return filterset.qs
-
-    @extend_schema(tags=[TAG], operation_id="models_list", responses={200: ModelOutput(many=True), **ERRORS})
+    @extend_schema(tags=[TAG], operation_id="models_list", description="The models you may read, by name.",
+                   responses={200: ModelOutput(many=True), **ERRORS})
     def get(self, request, tenant: str):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(ModelOutput(page, many=True).data)
 
     @extend_schema(tags=[TAG], operation_id="models_create", request=ModelCreateInput,
+                   description="Create a model, owned by `owner_team` or by your team.",
                    responses={201: ModelDetailOutput, **ERRORS})
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)
@@ -245,6 +241,7 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
 
     queryset = ModelVersion.objects.none()
     pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]  # invalid filters → ValidationError → 400 INVALID_PARAMETER_VALUE
     filterset_class = filters.ModelVersionFilter
     serializer_class = VersionOutput
 
@@ -253,15 +250,8 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
             return ModelVersion.objects.none()
         return filters.versions_of(selectors.model_get(self.principal, self.kwargs["name"]))
 
-    def filter_queryset(self, queryset):
-        filterset = self.filterset_class(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise InvalidParameter(
-                "; ".join(f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items())
-            )
-        return filterset.qs
-
-    @extend_schema(tags=[TAG], operation_id="models_versions_list", responses={200: VersionOutput(many=True), **ERRORS})
+    @extend_schema(tags=[TAG], operation_id="models_versions_list", description="A model's versions, newest first.",
+                   responses={200: VersionOutput(many=True), **ERRORS})
     def get(self, request, tenant: str, name: str):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(VersionOutput(page, many=True).data)
