@@ -3,6 +3,8 @@ event."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -61,6 +63,48 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor=None) -> Tenant:
     return tenant
 
 
+TENANT_UPDATABLE = ("name", "quota_storage_bytes", "quota_models", "members_read_all", "protected_aliases")
+
+
+def _validate_tenant_change(field: str, value: Any) -> Any:
+    if field == "name":
+        if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise InvalidParameter("The tenant name must be 1-200 characters.")
+        return value.strip()
+    if field in ("quota_storage_bytes", "quota_models"):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidParameter(f"{field} must be a non-negative integer, or empty for unlimited.")
+        return value
+    if field == "members_read_all":
+        if not isinstance(value, bool):
+            raise InvalidParameter("members_read_all must be true or false.")
+        return value
+    if field == "protected_aliases":
+        if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+            raise InvalidParameter("protected_aliases must be a list of alias names.")
+        return sorted(set(value))
+    raise InvalidParameter(f"Tenant field {field!r} cannot be changed: use {', '.join(TENANT_UPDATABLE)}.")
+
+
+@transaction.atomic(durable=True)
+def tenant_update(*, tenant: Tenant, actor=None, **changes: Any) -> Tenant:
+    """Change a tenant's name, quotas or defaults (`TENANT_UPDATABLE`). Status has its own service; the slug is
+    part of every URL and never changes."""
+    cleaned = {field: _validate_tenant_change(field, value) for field, value in changes.items()}
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    before = {f: getattr(tenant, f) for f, v in cleaned.items() if getattr(tenant, f) != v}
+    if not before:
+        return tenant
+    for field in before:
+        setattr(tenant, field, cleaned[field])
+    tenant.save(update_fields=list(before))
+    audit.record(tenant=tenant, actor=actor, action="tenant.updated", obj=tenant, before=before,
+                 after={f: cleaned[f] for f in before})
+    return tenant
+
+
 @transaction.atomic(durable=True)
 def team_create(*, tenant: Tenant, slug: str, name: str = "", actor=None) -> Team:
     _validate_slug(slug, "team")
@@ -73,6 +117,22 @@ def team_create(*, tenant: Tenant, slug: str, name: str = "", actor=None) -> Tea
     except IntegrityError as exc:
         raise AlreadyExists(f"Team '{slug}' already exists in tenant '{tenant.slug}'.") from exc
     audit.record(tenant=tenant, actor=actor, action="team.created", obj=team, after={"slug": slug})
+    return team
+
+
+@transaction.atomic(durable=True)
+def team_update(*, team: Team, name: str, actor=None) -> Team:
+    """Rename a team (its display name; the slug never changes)."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidParameter("The team name must be 1-200 characters.")
+    team = Team.objects.select_for_update().select_related("tenant").get(pk=team.pk)
+    if team.name != name:
+        before = team.name
+        team.name = name
+        team.save(update_fields=["name"])
+        audit.record(tenant=team.tenant, actor=actor, action="team.updated", obj=team,
+                     before={"name": before}, after={"name": name})
     return team
 
 
@@ -91,6 +151,10 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
+        # A service account's role is shown on its row too; the membership stays the source of truth.
+        from accounts.models import ServiceAccount
+
+        ServiceAccount.objects.filter(user=user, tenant=tenant).update(role=role)
         audit.record(tenant=tenant, actor=actor, action="membership.role_changed", obj=membership,
                      before={"user": user.username, "role": before}, after={"user": user.username, "role": role})
     elif created:
@@ -107,12 +171,20 @@ def membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership
 def _team_member_add(*, team: Team, user, role: str = TeamMembership.TeamRole.MEMBER, actor=None) -> TeamMembership:
     if not Membership.objects.filter(tenant_id=team.tenant_id, user=user).exists():
         raise InvalidParameter(f"User '{user.username}' is not a member of tenant '{team.tenant.slug}'.")
+    if role not in TeamMembership.TeamRole.values:
+        raise InvalidParameter(f"Invalid team role {role!r}: use maintainer or member.")
     tm, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
     # The Django group backs guardian's team grants; keep it in step with the team membership.
     user.groups.add(team.group)
     if created:
         audit.record(tenant=team.tenant, actor=actor, action="team.member_added", obj=team,
                      after={"user": user.username, "team": team.slug, "role": role})
+    elif tm.role != role:
+        before = tm.role
+        tm.role = role
+        tm.save(update_fields=["role"])
+        audit.record(tenant=team.tenant, actor=actor, action="team.member_role_changed", obj=team,
+                     before={"user": user.username, "role": before}, after={"user": user.username, "role": role})
     return tm
 
 
@@ -128,3 +200,27 @@ def team_member_remove(*, team: Team, user, actor=None) -> None:
     if deleted:
         audit.record(tenant=team.tenant, actor=actor, action="team.member_removed", obj=team,
                      before={"user": user.username, "team": team.slug})
+
+
+@transaction.atomic(durable=True)
+def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
+    """Take a user out of a tenant: its membership, its teams there, and its tokens for the tenant (revoked, so
+    they answer "revoked" rather than vanish)."""
+    from django.utils import timezone
+
+    from accounts.models import ApiToken
+
+    membership = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
+    if membership is None:
+        raise NotFound(f"User '{user.username}' is not a member of tenant '{tenant.slug}'.")
+    teams = list(Team.objects.filter(tenant=tenant, memberships__user=user).select_related("group"))
+    TeamMembership.objects.filter(team__in=teams, user=user).delete()
+    user.groups.remove(*[team.group for team in teams])
+    revoked = ApiToken.objects.filter(tenant=tenant, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    # Recorded before the row goes so the event keeps its id; the row is already locked, so the order is safe.
+    audit.record(tenant=tenant, actor=actor, action="membership.removed", obj=membership,
+                 before={"user": user.username, "role": membership.role, "teams": sorted(t.slug for t in teams)},
+                 after={"tokens_revoked": revoked})
+    membership.delete()

@@ -89,6 +89,30 @@ def test_a_session_user_sees_only_their_own_tenants(owner, tenant, other_tenant)
     assert (res.status_code, res.json()) == (404, unknown_tenant_body("globex"))
 
 
+def test_unknown_mlflow_endpoints_answer_a_json_404_after_the_tenant_gate(owner, tenant, outsider, other_tenant):
+    res = client_for(issue(owner, tenant)).post("/t/acme/api/2.0/mlflow/nope/nothing", {}, format="json")
+    assert res.status_code == 404
+    assert res.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    # The endpoint's existence is not revealed to another tenant.
+    res = client_for(issue(outsider, other_tenant)).post("/t/acme/api/2.0/mlflow/nope/nothing", {}, format="json")
+    assert res.json() == unknown_tenant_body("acme")
+
+
+def test_unknown_paths_answer_a_json_404(client, db):
+    res = client.get("/no/such/page")
+    assert res.status_code == 404
+    assert res.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+@pytest.mark.parametrize("path", ["/api/3.0/mlflow/server-info", "/t/acme/api/3.0/mlflow/server-info"])
+def test_server_info_reports_workspaces_without_revealing_tenants(client, db, path):
+    # The client probes it (sometimes without credentials) before it sends X-MLFLOW-WORKSPACE.
+    res = client.get(path)
+    assert res.status_code == 200
+    assert res.json()["workspaces_enabled"] is True
+    assert "acme" not in res.content.decode()
+
+
 # --- suspension -------------------------------------------------------------------------------------------------
 
 
