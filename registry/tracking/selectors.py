@@ -261,6 +261,11 @@ def logged_model_get(principal: Principal, model_id: Any, *, with_data: bool = T
     return logged_model
 
 
+def logged_model_get_for_render(logged_model: LoggedModel) -> LoggedModel:
+    """Re-read a logged model a service just wrote, with what its JSON shows."""
+    return with_logged_model_data(LoggedModel.objects.filter(pk=logged_model.pk)).get()
+
+
 _LM_ATTR_FIELDS = {"name": "name", "model_id": "model_id", "model_type": "model_type", "status": "status",
                    "source_run_id": "source_run__run_id", "creation_timestamp": "creation_timestamp",
                    "last_updated_timestamp": "last_updated_timestamp"}

@@ -206,6 +206,17 @@ def default_owner_team(principal: Principal) -> Team | None:
     return Team.objects.filter(pk__in=principal.team_ids, tenant=principal.tenant).order_by("slug").first()
 
 
+def require_experiment(principal: Principal, experiment, level: str, *, action: str = "") -> str:
+    """The experiment gatekeeper (runs and logged models inherit from their experiment): the registry's levels,
+    plus one rule of our own: experiment "0" (Default) is the tenant's shared scratch space, where every
+    non-viewer member may log (`mlflow.start_run()` with no experiment set uses it without asking)."""
+    if (level == "edit" and experiment.number == 0 and experiment.tenant_id == principal.tenant.pk
+            and not principal.is_viewer):
+        principal.require_scope("write")
+        return "edit"
+    return require(principal, experiment, level, action=action)
+
+
 def _require_writer(principal: Principal, what: str) -> None:
     if principal.is_viewer:
         raise PermissionDenied(f"Permission denied to {what}: viewers only read.")
@@ -343,7 +354,7 @@ def _set_experiment_stage(principal: Principal, experiment, stage: str, action: 
     from .models import Run
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "manage", action=f"{action} the experiment")
+    require_experiment(principal, experiment, "manage", action=f"{action} the experiment")
     if experiment.number == 0 and stage == "deleted":
         raise InvalidParameter("Cannot delete the default experiment '0'. This is an internally reserved "
                                "experiment.")
@@ -404,7 +415,7 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
 @transaction.atomic(durable=True)
 def experiment_set_grants(*, principal: Principal, experiment, grants: list[dict]) -> list[dict]:
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "manage", action="change permissions")
+    require_experiment(principal, experiment, "manage", action="change permissions")
     parsed = parse_grants(principal.tenant, grants)
     before = grants_of(experiment)
     replace_grants(experiment, parsed)
@@ -437,7 +448,7 @@ def run_create(*, principal: Principal, experiment, run_name: str | None = None,
     from .models import Run, RunTag
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "edit", action="create a run")
+    require_experiment(principal, experiment, "edit", action="create a run")
     _check_experiment_active(experiment)
     clean_tags = _tags_dict(tags)
     name = run_name if run_name not in (None, "") else clean_tags.get(RUN_NAME_TAG) or generate_run_name()
@@ -464,7 +475,7 @@ def run_update(*, principal: Principal, run, status: str | None = None, end_time
     from .models import RunTag
 
     run = _lock_run(principal, run)
-    require(principal, run.experiment, "edit", action="update the run")
+    require_experiment(principal, run.experiment, "edit", action="update the run")
     _check_run_active(run)
     before = _run_snapshot(run)
     fields = []
@@ -489,7 +500,9 @@ def run_update(*, principal: Principal, run, status: str | None = None, end_time
 
 def _set_run_stage(principal: Principal, run, stage: str, action: str):
     run = _lock_run(principal, run)
-    require(principal, run.experiment, "manage", action=f"{action} the run")
+    # Edit, not manage: (soft) deleting a run is routine curation of experiment data, restorable and audited, and
+    # ordinary tokens (read, write, promote) must be able to do it; deleting the experiment itself needs manage.
+    require_experiment(principal, run.experiment, "edit", action=f"{action} the run")
     if stage == "active":
         _check_experiment_active(run.experiment)
     before = _run_snapshot(run)
@@ -555,7 +568,7 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
     transaction with the run row locked; a handful of queries whatever the batch size."""
     from .models import LatestMetric, Metric, Param, RunTag
 
-    require(principal, run.experiment, "edit", action="log to the run")
+    require_experiment(principal, run.experiment, "edit", action="log to the run")
     _check_run_active(run)
 
     if params:
@@ -651,7 +664,7 @@ def run_delete_tag(*, principal: Principal, run, key: str) -> None:
     from .models import RunTag
 
     run = _lock_run(principal, run)
-    require(principal, run.experiment, "edit", action="delete a run tag")
+    require_experiment(principal, run.experiment, "edit", action="delete a run tag")
     _check_run_active(run)
     deleted, _ = RunTag.objects.filter(run=run, key=key).delete()
     if not deleted:
@@ -703,7 +716,7 @@ def run_log_batch(*, principal: Principal, run, metrics: list[MetricPoint], para
                   tags: dict[str, str]) -> None:
     run = _lock_run(principal, run)
     if not (metrics or params or tags):
-        require(principal, run.experiment, "edit", action="log to the run")
+        require_experiment(principal, run.experiment, "edit", action="log to the run")
         return
     _log(principal, run, metrics=metrics, params=dict(params), tags=dict(tags), action="run.batch_logged")
 
@@ -714,7 +727,7 @@ def run_log_outputs(*, principal: Principal, run, models: list[tuple[str, int]])
     from .models import LoggedModel, RunOutput
 
     run = _lock_run(principal, run)
-    require(principal, run.experiment, "edit", action="log run outputs")
+    require_experiment(principal, run.experiment, "edit", action="log run outputs")
     _check_run_active(run)
     ids = [mid for mid, _ in models]
     found = {m.model_id: m for m in LoggedModel.objects.filter(tenant=principal.tenant, model_id__in=ids)}
@@ -748,7 +761,7 @@ def logged_model_create(*, principal: Principal, experiment, name: str | None = 
     from .models import LoggedModel, LoggedModelParam, LoggedModelTag
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "edit", action="create a logged model")
+    require_experiment(principal, experiment, "edit", action="create a logged model")
     _check_experiment_active(experiment)
     name = _string_value(name if name not in (None, "") else generate_run_name(), "name",
                          MAX_LOGGED_MODEL_NAME_LENGTH)
@@ -781,7 +794,7 @@ def logged_model_finalize(*, principal: Principal, logged_model, status: str):
     from .models import LoggedModelStatus
 
     logged_model = _lock_logged_model(principal, logged_model)
-    require(principal, logged_model.experiment, "edit", action="finalize the logged model")
+    require_experiment(principal, logged_model.experiment, "edit", action="finalize the logged model")
     if status not in (LoggedModelStatus.READY, LoggedModelStatus.UPLOAD_FAILED):
         raise InvalidParameter(f"Invalid status '{status}': use LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED.")
     before = logged_model.status
@@ -798,7 +811,7 @@ def logged_model_set_tags(*, principal: Principal, logged_model, tags: Any) -> N
     from .models import LoggedModelTag
 
     logged_model = _lock_logged_model(principal, logged_model)
-    require(principal, logged_model.experiment, "edit", action="set logged model tags")
+    require_experiment(principal, logged_model.experiment, "edit", action="set logged model tags")
     clean = _tags_dict(tags)
     for key, value in clean.items():
         LoggedModelTag.objects.update_or_create(logged_model=logged_model, key=key, defaults={"value": value})
@@ -813,7 +826,7 @@ def logged_model_delete_tag(*, principal: Principal, logged_model, key: str) -> 
     from .models import LoggedModelTag
 
     logged_model = _lock_logged_model(principal, logged_model)
-    require(principal, logged_model.experiment, "edit", action="delete a logged model tag")
+    require_experiment(principal, logged_model.experiment, "edit", action="delete a logged model tag")
     deleted, _ = LoggedModelTag.objects.filter(logged_model=logged_model, key=key).delete()
     if not deleted:
         raise NotFound(f"No tag with key '{key}' on logged model '{logged_model.model_id}'.")
@@ -834,7 +847,7 @@ def artifact_experiment(principal: Principal, path: str, level: str):
                   if first.isdigit() and len(first) < 19 else None)
     if experiment is None:
         raise NotFound(f"No artifact at '{path}'.")
-    require(principal, experiment, level, action="write artifacts" if level != "read" else "read artifacts")
+    require_experiment(principal, experiment, level, action="write artifacts" if level != "read" else "read artifacts")
     return experiment
 
 

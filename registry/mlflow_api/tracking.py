@@ -1,0 +1,370 @@
+"""MLflow tracking API: experiments, runs, metrics, logged models (wire-contract.md §2a, §2b; shapes from §3 and
+traffic-3.17.2.jsonl).
+
+Handlers parse MLflow's parameters, call tracking services (writes, which check permissions themselves) and
+selectors (reads), and render MLflow's JSON: ids as strings, timestamps as integer ms, NaN/±inf doubles as strings,
+enums by name, empty fields left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.errors import InvalidParameter
+from registry.tracking import selectors, services
+from registry.tracking.models import Experiment, LoggedModel, Metric, Run
+
+from .base import Call, json_double, route
+
+# --- rendering ---------------------------------------------------------------------------------------------------
+
+
+def _kv(rows) -> list[dict[str, str]]:
+    return [{"key": r.key, "value": r.value} for r in rows]
+
+
+def experiment_json(experiment: Experiment, *, tags=None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "experiment_id": str(experiment.number),
+        "name": experiment.name,
+        "artifact_location": experiment.artifact_location,
+        "lifecycle_stage": experiment.lifecycle_stage,
+        "last_update_time": experiment.last_update_time,
+        "creation_time": experiment.creation_time,
+    }
+    tag_rows = list(tags if tags is not None else experiment.tags.order_by("id"))
+    if tag_rows:
+        data["tags"] = _kv(tag_rows)
+    return data
+
+
+def run_info_json(run: Run) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "run_uuid": run.run_id,
+        "experiment_id": str(run.experiment.number),
+        "run_name": run.name,
+        "user_id": run.user_label,
+        "status": run.status,
+        "start_time": run.start_time,
+    }
+    if run.end_time is not None:
+        data["end_time"] = run.end_time
+    data.update({"artifact_uri": run.artifact_uri, "lifecycle_stage": run.lifecycle_stage, "run_id": run.run_id})
+    return data
+
+
+def metric_json(metric, *, with_model: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": metric.key, "value": json_double(metric.value), "timestamp": metric.timestamp,
+                            "step": metric.step}
+    if with_model:
+        if getattr(metric, "model_id", ""):
+            data["model_id"] = metric.model_id
+        if getattr(metric, "dataset_name", ""):
+            data["dataset_name"] = metric.dataset_name
+        if getattr(metric, "dataset_digest", ""):
+            data["dataset_digest"] = metric.dataset_digest
+        data["run_id"] = metric.run.run_id
+    return data
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    """A run with its data; expects `selectors.with_run_data` prefetches."""
+    data: dict[str, Any] = {}
+    metrics = [metric_json(m) for m in run.latest_metrics.all()]
+    params = _kv(run.params.all())
+    tags = _kv(run.tags.all())
+    if metrics:
+        data["metrics"] = metrics
+    if params:
+        data["params"] = params
+    if tags:
+        data["tags"] = tags
+    outputs = [{"model_id": o.logged_model.model_id, "step": o.step} for o in run.outputs.all()]
+    return {"info": run_info_json(run), "data": data, "inputs": {},
+            "outputs": {"model_outputs": outputs} if outputs else {}}
+
+
+def logged_model_json(model: LoggedModel, metrics: list[Metric]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "model_id": model.model_id,
+        "experiment_id": str(model.experiment.number),
+        "name": model.name,
+        "creation_timestamp_ms": model.creation_timestamp,
+        "last_updated_timestamp_ms": model.last_updated_timestamp,
+        "artifact_uri": model.artifact_uri,
+        "status": model.status,
+        "model_type": model.model_type,
+    }
+    if model.source_run_id:
+        info["source_run_id"] = model.source_run.run_id
+    if model.status_message:
+        info["status_message"] = model.status_message
+    info["tags"] = _kv(model.tags.all())
+    data: dict[str, Any] = {"params": _kv(model.params.all())}
+    if metrics:
+        data["metrics"] = [metric_json(m, with_model=True) for m in metrics]
+    return {"info": info, "data": data}
+
+
+def _logged_model_response(model: LoggedModel) -> dict[str, Any]:
+    model = selectors.logged_model_get_for_render(model)
+    metrics = selectors.logged_model_metrics([model])[model.model_id]
+    return {"model": logged_model_json(model, metrics)}
+
+
+def _page(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    if token:
+        body["next_page_token"] = token
+    return body
+
+
+# --- experiments -------------------------------------------------------------------------------------------------
+
+
+@route("POST", "mlflow/experiments/create")
+def experiments_create(call: Call):
+    experiment = services.experiment_create(
+        principal=call.principal, name=call.string("name"), tags=call.getlist("tags"),
+        artifact_location=call.string("artifact_location", required=False),
+    )
+    return {"experiment_id": str(experiment.number)}
+
+
+@route("GET", "mlflow/experiments/get")
+def experiments_get(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    return {"experiment": experiment_json(experiment)}
+
+
+@route("GET", "mlflow/experiments/get-by-name")
+def experiments_get_by_name(call: Call):
+    experiment = selectors.experiment_get_by_name(call.principal, call.string("experiment_name"))
+    return {"experiment": experiment_json(experiment)}
+
+
+def _search_experiments(call: Call):
+    experiments, token = selectors.experiments_search(
+        call.principal, view_type=call.get("view_type"), filter_string=call.get("filter"),
+        order_by=call.getlist("order_by"), max_results=call.get("max_results"), page_token=call.get("page_token"),
+    )
+    body: dict[str, Any] = {}
+    if experiments:
+        body["experiments"] = [experiment_json(e, tags=e.tags.all()) for e in experiments]
+    return _page(body, token)
+
+
+route("POST", "mlflow/experiments/search")(_search_experiments)
+route("GET", "mlflow/experiments/search")(_search_experiments)
+
+
+@route("POST", "mlflow/experiments/update")
+def experiments_update(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    new_name = call.string("new_name", required=False)
+    if new_name:
+        services.experiment_rename(principal=call.principal, experiment=experiment, new_name=new_name)
+    return {}
+
+
+@route("POST", "mlflow/experiments/delete")
+def experiments_delete(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    services.experiment_delete(principal=call.principal, experiment=experiment)
+    return {}
+
+
+@route("POST", "mlflow/experiments/restore")
+def experiments_restore(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    services.experiment_restore(principal=call.principal, experiment=experiment)
+    return {}
+
+
+@route("POST", "mlflow/experiments/set-experiment-tag")
+def experiments_set_tag(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    services.experiment_set_tag(principal=call.principal, experiment=experiment, key=call.string("key"),
+                                value=call.string("value", required=False, default=""))
+    return {}
+
+
+@route("POST", "mlflow/experiments/delete-experiment-tag")
+def experiments_delete_tag(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    services.experiment_delete_tag(principal=call.principal, experiment=experiment, key=call.string("key"))
+    return {}
+
+
+# --- runs --------------------------------------------------------------------------------------------------------
+
+
+def _run(call: Call, *, with_data: bool = False) -> Run:
+    return selectors.run_get(call.principal, call.string("run_id", "run_uuid"), with_data=with_data)
+
+
+@route("POST", "mlflow/runs/create")
+def runs_create(call: Call):
+    experiment_id = call.get("experiment_id")
+    experiment = selectors.experiment_get(call.principal, "0" if experiment_id in (None, "") else experiment_id)
+    # `user_id` from the request is ignored: the run's user is whoever authenticated.
+    run = services.run_create(principal=call.principal, experiment=experiment,
+                              run_name=call.string("run_name", required=False),
+                              start_time=call.get("start_time"), tags=call.getlist("tags"))
+    return {"run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True))}
+
+
+@route("GET", "mlflow/runs/get")
+def runs_get(call: Call):
+    return {"run": run_json(_run(call, with_data=True))}
+
+
+@route("POST", "mlflow/runs/update")
+def runs_update(call: Call):
+    run = services.run_update(principal=call.principal, run=_run(call), status=call.get("status"),
+                              end_time=call.get("end_time"), run_name=call.string("run_name", required=False))
+    return {"run_info": run_info_json(run)}
+
+
+@route("POST", "mlflow/runs/delete")
+def runs_delete(call: Call):
+    services.run_delete(principal=call.principal, run=_run(call))
+    return {}
+
+
+@route("POST", "mlflow/runs/restore")
+def runs_restore(call: Call):
+    services.run_restore(principal=call.principal, run=_run(call))
+    return {}
+
+
+@route("POST", "mlflow/runs/log-metric")
+def runs_log_metric(call: Call):
+    run = _run(call)
+    metric = services.parse_metric({k: call.get(k) for k in ("key", "value", "timestamp", "step", "model_id",
+                                                             "dataset_name", "dataset_digest")})
+    services.run_log_metric(principal=call.principal, run=run, metric=metric)
+    return {}
+
+
+@route("POST", "mlflow/runs/log-parameter")
+def runs_log_param(call: Call):
+    run = _run(call)
+    value = call.get("value")
+    if value is None:
+        raise InvalidParameter("Missing value for required parameter 'value'.")
+    services.run_log_param(principal=call.principal, run=run, key=call.string("key"), value=value)
+    return {}
+
+
+@route("POST", "mlflow/runs/set-tag")
+def runs_set_tag(call: Call):
+    run = _run(call)
+    services.run_set_tag(principal=call.principal, run=run, key=call.string("key"),
+                         value=call.get("value", ""))
+    return {}
+
+
+@route("POST", "mlflow/runs/delete-tag")
+def runs_delete_tag(call: Call):
+    services.run_delete_tag(principal=call.principal, run=_run(call), key=call.string("key"))
+    return {}
+
+
+@route("POST", "mlflow/runs/log-batch")
+def runs_log_batch(call: Call):
+    run = _run(call)
+    metrics, params, tags = services.parse_batch(call.get("metrics"), call.get("params"), call.get("tags"))
+    services.run_log_batch(principal=call.principal, run=run, metrics=metrics, params=params, tags=tags)
+    return {}
+
+
+@route("POST", "mlflow/runs/outputs")
+def runs_outputs(call: Call):
+    run = _run(call)
+    models = []
+    for index, item in enumerate(call.getlist("models")):
+        if not isinstance(item, dict) or not isinstance(item.get("model_id"), str):
+            raise InvalidParameter(f"models[{index}] must be an object with a string 'model_id'.")
+        models.append((item["model_id"], services.parse_int(item.get("step"), "step", default=0)))
+    services.run_log_outputs(principal=call.principal, run=run, models=models)
+    return {}
+
+
+def _search_runs(call: Call):
+    runs, token = selectors.runs_search(
+        call.principal, experiment_ids=call.getlist("experiment_ids"), filter_string=call.get("filter"),
+        run_view_type=call.get("run_view_type"), max_results=call.get("max_results"),
+        order_by=call.getlist("order_by"), page_token=call.get("page_token"),
+    )
+    body: dict[str, Any] = {}
+    if runs:
+        body["runs"] = [run_json(r) for r in runs]
+    return _page(body, token)
+
+
+route("POST", "mlflow/runs/search")(_search_runs)
+
+
+@route("GET", "mlflow/metrics/get-history")
+def metrics_get_history(call: Call):
+    run = _run(call)
+    metrics, token = selectors.metric_history(call.principal, run, call.string("metric_key"),
+                                              max_results=call.get("max_results"),
+                                              page_token=call.get("page_token"))
+    return _page({"metrics": [metric_json(m) for m in metrics]}, token)
+
+
+# --- logged models -----------------------------------------------------------------------------------------------
+
+
+@route("POST", "mlflow/logged-models")
+def logged_models_create(call: Call):
+    experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
+    source_run_id = call.string("source_run_id", required=False)
+    source_run = selectors.run_get(call.principal, source_run_id) if source_run_id else None
+    model = services.logged_model_create(
+        principal=call.principal, experiment=experiment, name=call.string("name", required=False),
+        source_run=source_run, model_type=call.string("model_type", required=False),
+        params=call.getlist("params"), tags=call.getlist("tags"),
+    )
+    return _logged_model_response(model)
+
+
+@route("GET", "mlflow/logged-models/{model_id}")
+def logged_models_get(call: Call):
+    model = selectors.logged_model_get(call.principal, call.path_args["model_id"])
+    return {"model": logged_model_json(model, selectors.logged_model_metrics([model])[model.model_id])}
+
+
+@route("PATCH", "mlflow/logged-models/{model_id}")
+def logged_models_finalize(call: Call):
+    model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
+    model = services.logged_model_finalize(principal=call.principal, logged_model=model,
+                                           status=call.string("status"))
+    return _logged_model_response(model)
+
+
+@route("PATCH", "mlflow/logged-models/{model_id}/tags")
+def logged_models_set_tags(call: Call):
+    model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
+    services.logged_model_set_tags(principal=call.principal, logged_model=model, tags=call.getlist("tags"))
+    return {}
+
+
+@route("DELETE", "mlflow/logged-models/{model_id}/tags/{tag_key}")
+def logged_models_delete_tag(call: Call):
+    model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
+    services.logged_model_delete_tag(principal=call.principal, logged_model=model, key=call.path_args["tag_key"])
+    return {}
+
+
+@route("POST", "mlflow/logged-models/search")
+def logged_models_search(call: Call):
+    models, token = selectors.logged_models_search(
+        call.principal, experiment_ids=call.getlist("experiment_ids"), filter_string=call.get("filter"),
+        order_by=call.getlist("order_by"), max_results=call.get("max_results"), page_token=call.get("page_token"),
+    )
+    body: dict[str, Any] = {}
+    if models:
+        metrics = selectors.logged_model_metrics(models)
+        body["models"] = [logged_model_json(m, metrics[m.model_id]) for m in models]
+    return _page(body, token)
