@@ -172,9 +172,13 @@ def manifest_sha256(files: Iterable[tuple[str, int, str]]) -> str:
 
 
 def admin_principal(*, user, tenant: Tenant) -> Principal:
-    """A tenant-admin principal for a platform admin acting through the Django admin: full scopes, no token."""
+    """A tenant-admin principal for a platform admin acting through the Django admin: full scopes, no token.
+    Refused to anyone else, for whom it would be an escalation."""
     from accounts.models import SCOPES
     from tenants.models import TeamMembership
+
+    if not (getattr(user, "is_active", False) and getattr(user, "is_superuser", False)):
+        raise PermissionDenied("Only platform admins act on the registry through the admin.")
 
     return Principal(
         user=user,
