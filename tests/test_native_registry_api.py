@@ -10,9 +10,12 @@ import uuid
 
 import pytest
 
+from accounts.models import SCOPES
 from registry import services as registry_services
 from registry.models import ModelVersion, VersionStatus
 from registry.tracking.models import ArtifactEntry, Blob, Experiment, Run
+from tenants.access import Principal
+from tenants.models import Membership, TeamMembership
 from tests.conftest import client_for, issue
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
@@ -41,6 +44,18 @@ def make_run(tenant, files: dict[str, bytes] | None = None) -> Run:
         ArtifactEntry.objects.create(tenant=tenant, path=f"{number}/{run_id}/artifacts/{path}", blob=blob,
                                      sha256=digest, size=len(content))
     return run
+
+
+def principal_of(user, tenant) -> Principal:
+    """The principal a full-scope token of `user` would get in `tenant` (for building state through services)."""
+    return Principal(
+        user=user,
+        tenant=tenant,
+        role=Membership.objects.get(tenant=tenant, user=user).role,
+        scopes=frozenset(SCOPES),
+        team_ids=frozenset(TeamMembership.objects.filter(user=user, team__tenant=tenant)
+                           .values_list("team_id", flat=True)),
+    )
 
 
 def register_ready(client, name: str, run: Run, **extra) -> dict:
@@ -79,7 +94,7 @@ def churn(owner, tenant, run):
 
 
 def make_churn(user, tenant, run, name: str = "churn"):
-    principal = registry_services.admin_principal(user=user, tenant=tenant)
+    principal = principal_of(user, tenant)
     model = registry_services.registered_model_create(principal=principal, name=name, description="Churn",
                                                       tags={"domain": "crm"})
     versions = []

@@ -94,10 +94,13 @@ def _team(principal, slug: str) -> Team:
 
 
 def _model_detail(view: TenantAPIView, model: RegisteredModel) -> dict[str, Any]:
-    # Re-read after a write so the answer shows committed state (tags, aliases, owner).
-    model = selectors.model_with_relations(selectors.model_get(view.principal, model.name))
-    latest = selectors.latest_versions(view.principal, model, list(Stage.values))
-    context = {"latest_versions": latest, "permission_level": permissions.effective_level(view.principal, model)}
+    """The model as the detail endpoints show it. `model` was found through a selector (or returned by the service
+    that just changed it), so the caller was allowed to see it; re-read it by id so the answer shows the committed
+    state. After giving a model away the caller may have lost read on it: show the result, without versions."""
+    model = selectors.model_with_relations(model)
+    level = permissions.effective_level(view.principal, model)
+    latest = selectors.latest_versions(view.principal, model, list(Stage.values)) if level else []
+    context = {"latest_versions": latest, "permission_level": level}
     return ModelDetailOutput(model, context=context).data
 
 
