@@ -13,9 +13,11 @@ bash scripts/venv.sh
 
 PG_DIR=""
 REDIS_DIR=""
+ART_DIR=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$ART_DIR" ]; then rm -rf "$ART_DIR"; fi
     if [ -n "$REDIS_DIR" ]; then mg_stop "$REDIS_DIR" || true; rm -rf "$REDIS_DIR"; fi
     if [ -n "$PG_DIR" ]; then mg_stop "$PG_DIR" || true; rm -rf "$PG_DIR"; fi
     exit "$rc"
@@ -67,9 +69,17 @@ if [ -z "${REDIS_URL:-}" ]; then
     redis_port=$(mg_start_redis "$REDIS_DIR" "")
     export REDIS_URL="redis://127.0.0.1:${redis_port}/0"
 fi
+if [ -z "${ARTIFACT_ROOT:-}" ]; then
+    # Tests never write into ./var/artifacts (the embedded installation's data): a directory per run instead.
+    reap_stale "$ROOT/var/test/artifacts"
+    ART_DIR="$ROOT/var/test/artifacts/$$"
+    rm -rf "$ART_DIR"
+    mkdir -p "$ART_DIR"
+    export ARTIFACT_ROOT="$ART_DIR"
+fi
 export MLFLOW_DISABLE_TELEMETRY=true
 
-echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL" >&2
+echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL ARTIFACT_ROOT=$ARTIFACT_ROOT" >&2
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
