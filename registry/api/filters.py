@@ -1,18 +1,14 @@
-"""Read-side queries of the native API's lists: which models and versions a caller sees, and their filters.
-
-The list starts from `permissions.readable()` (the caller's tenant, then what they may read), so a filter can only
-ever narrow it."""
+"""Filters of the native API's lists (django-filter). They only ever narrow a queryset that starts from what the
+caller may read (`registry.api.selectors`)."""
 
 from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
-from registry import permissions
-from registry.models import ModelAlias, ModelVersion, RegisteredModel, Stage
-from tenants.access import Principal
+from registry.models import ModelVersion, RegisteredModel, Stage
 
 
 def _canonical_stage(value: str) -> str:
@@ -79,16 +75,6 @@ class RegisteredModelFilter(django_filters.FilterSet):
         return queryset.filter(pk__in=ModelVersion.objects.filter(stage=value).values("model_id"))
 
 
-def readable_models(principal: Principal) -> QuerySet:
-    """Every model the caller may read, with what the list shows prefetched (no query per row)."""
-    return (
-        permissions.readable(principal, RegisteredModel.objects.all())
-        .select_related("owner_team")
-        .prefetch_related("tags", Prefetch("aliases", queryset=ModelAlias.objects.select_related("version")))
-        .order_by("name")
-    )
-
-
 class ModelVersionFilter(django_filters.FilterSet):
     stage = StageFilter(method="filter_stage", help_text="Only versions in this stage.")
     status = django_filters.ChoiceFilter(choices=ModelVersion._meta.get_field("status").choices)
@@ -101,13 +87,3 @@ class ModelVersionFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(stage=value)
-
-
-def versions_of(model: RegisteredModel) -> QuerySet:
-    """A model's versions, newest first. The caller has already been checked for read on `model`."""
-    return (
-        ModelVersion.objects.filter(model=model)
-        .select_related("model")
-        .prefetch_related("tags", "aliases")
-        .order_by("-version")
-    )

@@ -16,14 +16,17 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from config.errors import Conflict, InvalidParameter, NotFound
+from config.errors import Conflict, InvalidParameter
 from config.pagination import Pagination
 from registry import permissions, selectors, services
-from registry.models import ModelAlias, ModelVersion, RegisteredModel, Stage
+from registry.models import ModelVersion, RegisteredModel, Stage
 from tenants.api import TenantAPIView
-from tenants.models import Team
 
-from . import filters, schema  # noqa: F401  (schema: registers the auth schemes)
+from . import (
+    filters,
+    schema,  # noqa: F401  (registers the authentication schemes with drf-spectacular)
+)
+from . import selectors as api_selectors
 from .serializers import (
     AliasOutput,
     AliasSetInput,
@@ -86,13 +89,6 @@ def _if_match(request: HttpRequest) -> str | None:
     return value
 
 
-def _team(principal, slug: str) -> Team:
-    team = Team.objects.filter(tenant=principal.tenant, slug=slug).first()
-    if team is None:
-        raise InvalidParameter(f"Team '{slug}' not found in this tenant.")
-    return team
-
-
 def _model_detail(view: TenantAPIView, model: RegisteredModel) -> dict[str, Any]:
     """The model as the detail endpoints show it. `model` was found through a selector (or returned by the service
     that just changed it), so the caller was allowed to see it; re-read it by id so the answer shows the committed
@@ -105,7 +101,7 @@ def _model_detail(view: TenantAPIView, model: RegisteredModel) -> dict[str, Any]
 
 
 def _version_response(version: ModelVersion, *, status_code: int = 200) -> Response:
-    version = ModelVersion.objects.select_related("model").prefetch_related("tags", "aliases").get(pk=version.pk)
+    version = api_selectors.version_for_output(version)
     response = Response(VersionOutput(version).data, status=status_code)
     response["ETag"] = version_etag(version)
     return response
@@ -126,7 +122,7 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return RegisteredModel.objects.none()
-        return filters.readable_models(self.principal)
+        return api_selectors.readable_models(self.principal)
 
     @extend_schema(tags=[TAG], operation_id="models_list", description="The models you may read, by name.",
                    responses={200: ModelOutput(many=True), **ERRORS})
@@ -145,7 +141,7 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
             name=data["name"],
             description=data.get("description", ""),
             tags=data.get("tags"),
-            owner_team=_team(self.principal, owner) if owner else None,
+            owner_team=owner or None,  # a slug: the service resolves it in the caller's tenant
         )
         response = Response(_model_detail(self, model), status=status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(f"/t/{tenant}/api/v1/models/{model.name}")
@@ -212,8 +208,7 @@ class ModelOwnerView(TenantAPIView):
     def put(self, request, tenant: str, name: str):
         data = _validated(OwnerInput, request.data)
         model = selectors.model_get(self.principal, name)
-        team = _team(self.principal, data["team"])
-        model = services.registered_model_set_owner(principal=self.principal, model=model, team=team) or model
+        model = services.registered_model_set_owner(principal=self.principal, model=model, team=data["team"]) or model
         return Response(_model_detail(self, model))
 
 
@@ -251,7 +246,7 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ModelVersion.objects.none()
-        return filters.versions_of(selectors.model_get(self.principal, self.kwargs["name"]))
+        return api_selectors.versions_of(selectors.model_get(self.principal, self.kwargs["name"]))
 
     @extend_schema(tags=[TAG], operation_id="models_versions_list", description="A model's versions, newest first.",
                    responses={200: VersionOutput(many=True), **ERRORS})
@@ -361,14 +356,7 @@ class VersionStageView(TenantAPIView):
 
 
 def _alias_response(model: RegisteredModel, alias: str) -> Response:
-    row = (
-        ModelAlias.objects.filter(model=model, alias=alias)
-        .select_related("model__tenant", "version__model")
-        .prefetch_related("version__tags", "version__aliases")
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"Alias '{alias}' of registered model '{model.name}' not found.")
+    row = api_selectors.alias_get(model, alias)
     response = Response(AliasOutput(row).data)
     response["ETag"] = f'"{row.version.version}"'
     return response
@@ -451,7 +439,7 @@ class ResolveView(TenantAPIView):
         else:
             kwargs["alias"] = given["alias"]
         model = selectors.model_get(self.principal, name)
-        if "alias" in kwargs and not ModelAlias.objects.filter(model=model, alias=kwargs["alias"]).exists():
+        if "alias" in kwargs:
             # MLflow's get-by-alias answers 400 for an unknown alias; a REST resource that is not there is a 404.
-            raise NotFound(f"Alias '{kwargs['alias']}' of registered model '{model.name}' not found.")
+            api_selectors.alias_get(model, kwargs["alias"])
         return Response(selectors.resolve(self.principal, model, **kwargs))
