@@ -12,7 +12,14 @@ bash scripts/venv.sh
 
 export HOST=${HOST:-127.0.0.1}
 export PORT=${PORT:-8000}
+# What bootstrap_demo prints; behind a proxy or on another host name, set it yourself.
+case "$HOST" in 0.0.0.0 | "::") public_host=127.0.0.1 ;; *) public_host=$HOST ;; esac
+export MODELGATE_PUBLIC_URL=${MODELGATE_PUBLIC_URL:-http://$public_host:$PORT}
 mkdir -p var
+if mg_port_in_use "$PORT"; then
+    echo "run.sh: port $PORT is already in use: stop what runs there or pick another, e.g. make run PORT=8001" >&2
+    exit 1
+fi
 
 REDIS_DIR=""
 cleanup() {
