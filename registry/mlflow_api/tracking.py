@@ -66,8 +66,9 @@ def metric_json(metric, *, with_model: bool = False) -> dict[str, Any]:
     return data
 
 
-def run_json(run: Run) -> dict[str, Any]:
-    """A run with its data; expects `selectors.with_run_data` prefetches."""
+def run_json(run: Run, *, with_outputs: bool = True) -> dict[str, Any]:
+    """A run with its data; expects `selectors.with_run_data` prefetches. (MLflow's runs/create reply has no
+    `outputs`; every other reply has it, empty or not.)"""
     data: dict[str, Any] = {}
     metrics = [metric_json(m) for m in run.latest_metrics.all()]
     params = _kv(run.params.all())
@@ -78,9 +79,11 @@ def run_json(run: Run) -> dict[str, Any]:
         data["params"] = params
     if tags:
         data["tags"] = tags
-    outputs = [{"model_id": o.logged_model.model_id, "step": o.step} for o in run.outputs.all()]
-    return {"info": run_info_json(run), "data": data, "inputs": {},
-            "outputs": {"model_outputs": outputs} if outputs else {}}
+    result: dict[str, Any] = {"info": run_info_json(run), "data": data, "inputs": {}}
+    if with_outputs:
+        outputs = [{"model_id": o.logged_model.model_id, "step": o.step} for o in run.outputs.all()]
+        result["outputs"] = {"model_outputs": outputs} if outputs else {}
+    return result
 
 
 def logged_model_json(model: LoggedModel, metrics: list[Metric]) -> dict[str, Any]:
@@ -209,7 +212,7 @@ def runs_create(call: Call):
     run = services.run_create(principal=call.principal, experiment=experiment,
                               run_name=call.string("run_name", required=False),
                               start_time=call.get("start_time"), tags=call.getlist("tags"))
-    return {"run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True))}
+    return {"run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True), with_outputs=False)}
 
 
 @route("GET", "mlflow/runs/get")

@@ -562,6 +562,10 @@ def _latest_order(value: float, step: int, timestamp: int) -> tuple[int, int, fl
     return step, timestamp, value
 
 
+def _point_key(key: str, timestamp: int, step: int, value: float) -> tuple:
+    return key, timestamp, step, "NaN" if math.isnan(value) else value
+
+
 def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[str, str], tags: dict[str, str],
          action: str) -> None:
     """The one write path for log-metric, log-parameter, set-tag and log-batch. Runs inside the caller's
@@ -602,11 +606,33 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
             run.save(update_fields=["name"])
 
     if metrics:
-        Metric.objects.bulk_create([
-            Metric(run=run, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step, model_id=m.model_id,
-                   dataset_name=m.dataset_name, dataset_digest=m.dataset_digest)
-            for m in metrics
-        ])
+        # MLflow keys a history point by (key, timestamp, step, value): logging an identical point again (a client
+        # retry, or `log_model` re-logging the run's metrics with a `model_id`) adds nothing to the history. A
+        # re-logged point with a model id tags the existing point with it, which is where the logged model's
+        # metrics come from. One query finds the candidates: fresh points have fresh timestamps.
+        existing_points: dict[tuple, Metric] = {}
+        for row in Metric.objects.filter(run=run, key__in={m.key for m in metrics},
+                                         timestamp__in={m.timestamp for m in metrics}):
+            existing_points.setdefault(_point_key(row.key, row.timestamp, row.step, row.value), row)
+        new_rows, tagged = [], []
+        for m in metrics:
+            point = _point_key(m.key, m.timestamp, m.step, m.value)
+            row = existing_points.get(point)
+            if row is None:
+                row = Metric(run=run, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step,
+                             model_id=m.model_id, dataset_name=m.dataset_name, dataset_digest=m.dataset_digest)
+                new_rows.append(row)
+                existing_points[point] = row
+            elif m.model_id and not row.model_id:
+                row.model_id = m.model_id
+                if row.pk is not None:
+                    tagged.append(row)
+            elif m.model_id and row.model_id != m.model_id:
+                new_rows.append(Metric(run=run, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step,
+                                       model_id=m.model_id, dataset_name=m.dataset_name,
+                                       dataset_digest=m.dataset_digest))
+        Metric.objects.bulk_create(new_rows)
+        Metric.objects.bulk_update(tagged, ["model_id"])
         newest: dict[str, MetricPoint] = {}
         for m in metrics:
             best = newest.get(m.key)
