@@ -18,7 +18,7 @@ from django.http import FileResponse
 from django.urls import path, re_path
 from rest_framework.response import Response
 
-from config.errors import NotFound, PermissionDenied, QuotaExceeded
+from config.errors import InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
 from registry import artifacts as storage
 from registry.tracking import selectors, services
 from tenants.api import TenantAPIView
@@ -40,6 +40,22 @@ def _download(tenant_id: int, sha256: str, path: str) -> FileResponse:
     handle = storage.open_blob(tenant_id, sha256)
     return FileResponse(handle, as_attachment=True, filename=posixpath.basename(path),
                         content_type=storage.content_type_for(path))
+
+
+def _body_reader(request):
+    """The raw request body, as a `read(n)` callable that never buffers the whole body.
+
+    Django reads a body without Content-Length as empty, so a chunked upload would silently store an empty file.
+    Servers that decode chunked bodies and mark the stream terminated (gunicorn sets `wsgi.input_terminated`, as
+    the WSGI amendment says) are read to EOF; anything else must send Content-Length."""
+    meta = request._request.META
+    if meta.get("CONTENT_LENGTH"):
+        return request._request.read
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if meta.get("wsgi.input_terminated"):
+            return meta["wsgi.input"].read
+        raise InvalidParameter("Chunked uploads are not supported by this server: send a Content-Length header.")
+    return request._request.read
 
 
 class ArtifactView(TenantAPIView):
@@ -75,7 +91,7 @@ class ArtifactView(TenantAPIView):
         if limit is not None and declared and declared.isdigit() and int(declared) > limit:
             raise QuotaExceeded(f"Storage quota of tenant '{principal.tenant.slug}' exceeded "
                                 f"({principal.tenant.quota_storage_bytes} bytes).")
-        stored = storage.store_stream(tenant=principal.tenant, read=request._request.read, limit=limit)
+        stored = storage.store_stream(tenant=principal.tenant, read=_body_reader(request), limit=limit)
         try:
             services.artifact_record(principal=principal, path=path, sha256=stored.sha256, size=stored.size)
         except Exception:
