@@ -7,13 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView, TenantListView
 
-from . import health
+from . import health, views
 
 tenant_api_v1 = [
     path("me", MeView.as_view(), name="me"),
 ]
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/v1/tenants/", TenantListView.as_view(), name="tenant-list"),
     path("t/<str:tenant>/api/v1/", include(tenant_api_v1)),
     path("t/<str:tenant>/api/v1/", include("registry.api.urls")),
+    path("t/<str:tenant>/api/v1/", include("registry.tracking.api_urls")),
     path("t/<str:tenant>/", include("registry.mlflow_api.artifacts")),
     path("", include("registry.mlflow_api.artifacts")),
     path("t/<str:tenant>/", include("registry.mlflow_api.urls")),

@@ -129,3 +129,23 @@ def test_service_accounts_cannot_log_in_with_a_password(client, tenant):
     res = client.post("/accounts/login/", {"username": sa.user.username, "password": ""})
     assert res.status_code == 200
     assert "_auth_user_id" not in client.session
+
+
+def test_the_landing_page_sends_anonymous_visitors_to_the_login(client, db):
+    res = client.get("/")
+    assert res.status_code == 302
+    assert res["Location"].startswith("/accounts/login/")
+
+
+def test_after_login_the_landing_page_lists_the_users_tenants(client, owner, tenant, other_tenant):
+    res = client.post("/accounts/login/", {"username": "olivia", "password": "olivia-pw-123"}, follow=True)
+    assert res.status_code == 200
+    html = res.content.decode()
+    assert "http://testserver/t/acme" in html
+    assert "globex" not in html
+
+
+def test_signing_out_ends_the_session(client, owner, tenant):
+    client.force_login(owner)
+    assert client.post("/accounts/logout/").status_code == 200
+    assert client.get("/").status_code == 302
