@@ -24,7 +24,8 @@ SA_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,98}[a-z0-9])?$")
 
 DEFAULT_SCOPES = {
     Role.ADMIN: ["read", "write", "promote", "admin"],
-    Role.MEMBER: ["read", "write", "promote"],
+    # Members can hold manage on what their team owns; narrow a token with explicit scopes (e.g. CI: read,write).
+    Role.MEMBER: ["read", "write", "promote", "admin"],
     Role.VIEWER: ["read"],
 }
 

@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise pytest.UsageError("The test suite runs on PostgreSQL: set DATABASE_URL (make test does it for you).")
 
+# Full-strength password hashing costs ~0.5 s per user; tests are not about hashing.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 # One queue per test session, so a worker never picks up tasks left in Redis by an earlier, interrupted run.
 TEST_QUEUE = f"modelgate-test-{uuid.uuid4().hex[:8]}"
 settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE

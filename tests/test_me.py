@@ -26,7 +26,7 @@ def test_me_describes_a_user(owner, tenant, path):
         "tenant": "acme",
         "role": "member",
         "teams": ["alpha"],
-        "scopes": ["read", "write", "promote"],
+        "scopes": ["read", "write", "promote", "admin"],
         "is_service_account": False,
     }
 

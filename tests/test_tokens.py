@@ -125,9 +125,10 @@ def test_only_members_of_the_tenant_get_tokens_for_it(outsider, tenant):
 # --- scopes -----------------------------------------------------------------------------------------------------
 
 
-def test_a_member_gets_read_write_promote_by_default(owner, tenant):
+def test_a_member_gets_every_scope_by_default(owner, tenant):
+    # Members manage what their team owns; narrower tokens are asked for explicitly.
     token, _ = account_services.token_issue(user=owner, tenant=tenant)
-    assert token.scopes == ["read", "write", "promote"]
+    assert token.scopes == ["read", "write", "promote", "admin"]
 
 
 def test_a_tenant_admin_gets_every_scope_by_default(tenant_admin, tenant):
