@@ -90,9 +90,10 @@ def test_experiment_update_tag_delete_restore_and_search(mlflow, owner, tenant, 
                                                 "page_token": page1["next_page_token"]})
     assert [e["name"] for e in page2["experiments"]] == ["renamed"] and "next_page_token" not in page2
 
-    # Deleting an experiment is a manage action: an ordinary token (no admin scope) may not.
-    assert post(mlflow, "experiments/delete", {"experiment_id": eid}, status=403)["error_code"] == "PERMISSION_DENIED"
-    mlflow = client_for(issue(owner, tenant, ["read", "write", "admin"]))
+    # Deleting an experiment is a manage action: a token without the admin scope may not.
+    limited = client_for(issue(owner, tenant, ["read", "write", "promote"]))
+    assert post(limited, "experiments/delete", {"experiment_id": eid}, status=403)["error_code"] == \
+        "PERMISSION_DENIED"
     post(mlflow, "experiments/delete", {"experiment_id": eid})
     assert get(mlflow, "experiments/get", {"experiment_id": eid})["experiment"]["lifecycle_stage"] == "deleted"
     assert [e["name"] for e in post(mlflow, "experiments/search", {"view_type": "DELETED_ONLY"})["experiments"]] == [
@@ -321,3 +322,55 @@ def test_nan_metrics_are_kept_in_history(mlflow):
     values = [m["value"] for m in get(mlflow, "metrics/get-history", {"run_id": rid, "metric_key": "x"})["metrics"]]
     assert values == ["NaN", "-Infinity"]
     assert not math.isnan(0.0)
+
+
+MALFORMED = [
+    ("get", "runs/get", {"run_id": "\x00"}),
+    ("get", "experiments/get-by-name", {"experiment_name": "a\x00b"}),
+    ("get", "experiments/get", {"experiment_id": "9" * 40}),
+    ("get", "metrics/get-history", {"run_id": "RID", "metric_key": "\x00"}),
+    ("get", "logged-models/m-\x00", {}),
+    ("post", "runs/delete-tag", {"run_id": "RID", "key": "\x00"}),
+    ("post", "runs/log-metric", {"run_id": "RID", "key": "a", "value": 1, "timestamp": 10**30}),
+    ("post", "runs/log-metric", {"run_id": "RID", "key": "a", "value": [1], "timestamp": 1}),
+    ("post", "runs/log-metric", {"run_id": "RID", "key": "a", "value": 1, "step": "x"}),
+    ("post", "runs/log-batch", {"run_id": "RID", "metrics": "x"}),
+    ("post", "runs/log-batch", {"run_id": "RID", "metrics": [1]}),
+    ("post", "runs/log-batch", {"run_id": "RID", "tags": [{"key": "a", "value": {"x": 1}}]}),
+    ("post", "runs/create", {"experiment_id": "EID", "tags": "x"}),
+    ("post", "runs/create", {"experiment_id": "EID", "start_time": "soon"}),
+    ("post", "runs/update", {"run_id": "RID", "status": ["x"]}),
+    ("post", "runs/update", {"run_id": "RID", "end_time": 1.5}),
+    ("post", "runs/search", {"experiment_ids": "EID"}),
+    ("post", "runs/search", {"experiment_ids": ["EID"], "order_by": [1]}),
+    ("post", "runs/search", {"experiment_ids": ["EID"], "max_results": "ten"}),
+    ("post", "runs/search", {"experiment_ids": ["EID"], "filter": 5}),
+    ("post", "runs/search", {"experiment_ids": [None, {"a": 1}]}),
+    ("post", "runs/search", {"experiment_ids": ["EID"], "filter": "params.a = 'x\x00'"}),
+    ("post", "experiments/search", {"view_type": "NOPE"}),
+    ("post", "experiments/create", {"name": ["x"]}),
+    ("post", "experiments/create", {"name": "x", "tags": [{"key": "\x00", "value": "v"}]}),
+    ("post", "logged-models", {"experiment_id": "EID", "name": "a\x00"}),
+    ("post", "logged-models/search", {"experiment_ids": ["EID"], "order_by": [{"field_name": 3}]}),
+    ("post", "logged-models/search", {"experiment_ids": ["EID"], "order_by": ["bogus"]}),
+    ("post", "runs/outputs", {"run_id": "RID", "models": [{"model_id": "m-x", "step": "y"}]}),
+    ("post", "runs/set-tag", {"run_id": "RID", "key": "k", "value": "\x00"}),
+    ("post", "experiments/update", {"experiment_id": "EID", "new_name": "\x00"}),
+]
+
+
+def test_malformed_requests_are_client_errors_never_5xx(mlflow):
+    """The MLflow client retries 5xx for minutes: every malformed request must be a 4xx."""
+    eid = make_experiment(mlflow)
+    rid = make_run(mlflow, eid)
+    for method, path, body in MALFORMED:
+        body = {k: (v.replace("RID", rid).replace("EID", eid) if isinstance(v, str) else v) for k, v in body.items()}
+        if method == "get":
+            res = mlflow.get(f"{API}/{path}", body)
+        else:
+            res = mlflow.post(f"{API}/{path}", body, format="json")
+        assert res.status_code < 500, (path, body, res.status_code, res.content)
+        if res.status_code >= 400:
+            assert res.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), (path, body)
+        else:  # a lookup that names nothing (a NUL metric key) may answer an empty result
+            assert res.json() in ({}, {"metrics": []}), (path, body, res.content)

@@ -77,6 +77,11 @@ def _page(qs, offset: int, size: int) -> tuple[list, str | None]:
 # --- experiments -------------------------------------------------------------------------------------------------
 
 
+def has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold NUL: such a lookup names nothing (and must not become a database error)."""
+    return isinstance(value, str) and "\x00" in value
+
+
 def can_read(principal: Principal, experiment: Experiment) -> bool:
     return effective_level(principal, experiment) is not None
 
@@ -99,7 +104,8 @@ def experiment_get(principal: Principal, experiment_id: Any) -> Experiment:
 
 
 def experiment_get_by_name(principal: Principal, name: str) -> Experiment:
-    experiment = Experiment.objects.filter(tenant=principal.tenant, name=name).first()
+    experiment = (Experiment.objects.filter(tenant=principal.tenant, name=name).first()
+                  if not has_nul(name) else None)
     if experiment is None or not can_read(principal, experiment):
         raise NotFound(f"Could not find experiment with name '{name}'")
     return experiment
@@ -163,7 +169,7 @@ def run_get(principal: Principal, run_id: Any, *, with_data: bool = False) -> Ru
     run_id = str(run_id or "")
     qs = Run.objects.filter(tenant=principal.tenant, run_id=run_id)
     qs = with_run_data(qs) if with_data else qs.select_related("experiment")
-    run = qs.first() if run_id else None
+    run = qs.first() if run_id and not has_nul(run_id) else None
     if run is None or not can_read(principal, run.experiment):
         raise NotFound(f"Run with id={run_id} not found")
     return run
@@ -224,6 +230,8 @@ def metric_history(principal: Principal, run: Run, key: str, *, max_results: Any
                    page_token: str | None = None) -> tuple[list[Metric], str | None]:
     size = page_size(max_results, default=METRIC_HISTORY_PAGE, maximum=METRIC_HISTORY_PAGE)
     offset = search.decode_page_token(page_token)
+    if has_nul(key):
+        return [], None
     qs = Metric.objects.filter(run=run, key=key).order_by("timestamp", "step", "value", "id")
     return _page(qs, offset, size)
 
@@ -255,7 +263,7 @@ def logged_model_get(principal: Principal, model_id: Any, *, with_data: bool = T
     model_id = str(model_id or "")
     qs = LoggedModel.objects.filter(tenant=principal.tenant, model_id=model_id)
     qs = with_logged_model_data(qs) if with_data else qs.select_related("experiment")
-    logged_model = qs.first() if model_id else None
+    logged_model = qs.first() if model_id and not has_nul(model_id) else None
     if logged_model is None or not can_read(principal, logged_model.experiment):
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
     return logged_model

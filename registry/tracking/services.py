@@ -245,6 +245,14 @@ def _lock_run(principal: Principal, run):
     return locked
 
 
+def _delete_tag(queryset, key: Any) -> int:
+    """Delete the tag rows matching `key`; a key PostgreSQL cannot hold (NUL) matches nothing."""
+    if not isinstance(key, str) or "\x00" in key:
+        return 0
+    deleted, _ = queryset.filter(key=key).delete()
+    return deleted
+
+
 def _check_run_active(run) -> None:
     if run.lifecycle_stage != "active":
         raise InvalidParameter(
@@ -405,7 +413,7 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
 
     experiment = _lock_experiment(principal, experiment)
     require(principal, experiment, "edit", action="delete an experiment tag")
-    deleted, _ = ExperimentTag.objects.filter(experiment=experiment, key=key).delete()
+    deleted = _delete_tag(ExperimentTag.objects.filter(experiment=experiment), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in experiment {experiment.number}.")
     audit.record(tenant=principal.tenant, actor=_actor(principal), action="experiment.tag_deleted", obj=experiment,
@@ -692,7 +700,7 @@ def run_delete_tag(*, principal: Principal, run, key: str) -> None:
     run = _lock_run(principal, run)
     require_experiment(principal, run.experiment, "edit", action="delete a run tag")
     _check_run_active(run)
-    deleted, _ = RunTag.objects.filter(run=run, key=key).delete()
+    deleted = _delete_tag(RunTag.objects.filter(run=run), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in run with id {run.run_id}")
     audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.tag_deleted", obj=run,
@@ -853,7 +861,7 @@ def logged_model_delete_tag(*, principal: Principal, logged_model, key: str) -> 
 
     logged_model = _lock_logged_model(principal, logged_model)
     require_experiment(principal, logged_model.experiment, "edit", action="delete a logged model tag")
-    deleted, _ = LoggedModelTag.objects.filter(logged_model=logged_model, key=key).delete()
+    deleted = _delete_tag(LoggedModelTag.objects.filter(logged_model=logged_model), key)
     if not deleted:
         raise NotFound(f"No tag with key '{key}' on logged model '{logged_model.model_id}'.")
     audit.record(tenant=principal.tenant, actor=_actor(principal), action="logged_model.tag_deleted",
