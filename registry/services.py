@@ -372,7 +372,9 @@ def registered_model_set_tag(*, principal: Principal, model: RegisteredModel, ke
     model = _lock_model(principal, model)
     if key == OWNER_TEAM_TAG:
         require(principal, model, "manage", action="change the owner team")
-        _set_owner(principal, model, _team_in_tenant(principal.tenant, value or None))
+        if not value:
+            raise InvalidParameter("The 'owner_team' tag names the owning team: give a team slug of this tenant.")
+        _set_owner(principal, model, _team_in_tenant(principal.tenant, value))
         return
     require(principal, model, "manage" if is_ownership_tag(key) else "edit", action=f"set tag '{key}'")
     tag = RegisteredModelTag.objects.filter(model=model, key=key).first()

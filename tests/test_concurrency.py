@@ -12,7 +12,7 @@ from django.db import connection
 from config.errors import Conflict
 from registry import services
 from registry.models import ModelAlias, ModelVersion, Stage
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.test_registry_fixtures import drain_registrations, make_logged_model, principal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,6 +39,13 @@ def run_in_threads(n: int, work: Callable[[int], object]) -> list[object]:
     for t in threads:
         t.join(timeout=120)
     return results
+
+
+@pytest.fixture(autouse=True)
+def _drained(worker):
+    """The versions created here enqueue registrations: let the worker finish them before the database is flushed."""
+    yield
+    drain_registrations()
 
 
 @pytest.fixture
