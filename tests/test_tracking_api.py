@@ -374,3 +374,18 @@ def test_malformed_requests_are_client_errors_never_5xx(mlflow):
             assert res.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), (path, body)
         else:  # a lookup that names nothing (a NUL metric key) may answer an empty result
             assert res.json() in ({}, {"metrics": []}), (path, body, res.content)
+
+
+def test_every_member_logs_to_the_default_experiment_even_without_read_all(tenant, teammate, viewer):
+    tenant.members_read_all = False
+    tenant.save(update_fields=["members_read_all"])
+    client = client_for(issue(teammate, tenant))
+    rid = post(client, "runs/create", {"experiment_id": "0"})["run"]["info"]["run_id"]
+    post(client, "runs/log-metric", {"run_id": rid, "key": "a", "value": 1, "timestamp": 1})
+    assert [r["info"]["run_id"] for r in post(client, "runs/search", {"experiment_ids": ["0"]})["runs"]] == [rid]
+    assert "Default" in [e["name"] for e in post(client, "experiments/search", {})["experiments"]]
+    viewer_client = client_for(issue(viewer, tenant))
+    assert get(viewer_client, "runs/get", {"run_id": rid})["run"]["info"]["run_id"] == rid
+    post(viewer_client, "runs/create", {"experiment_id": "0"}, status=403)
+    # Renaming or tagging Default is not scratch work: it still needs the experiment's own levels.
+    post(client, "experiments/update", {"experiment_id": "0", "new_name": "Mine"}, status=403)

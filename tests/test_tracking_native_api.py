@@ -46,7 +46,7 @@ def test_experiments_list_and_detail_show_what_you_may_read(owner, tenant, setup
     tenant.members_read_all = False
     tenant.save(update_fields=["members_read_all"])
     theirs = client_for(issue(teammate, tenant))
-    assert [e["name"] for e in theirs.get(f"{V1}/experiments/").json()["results"]] == []
+    assert [e["name"] for e in theirs.get(f"{V1}/experiments/").json()["results"]] == ["Default"]
     assert theirs.get(f"{V1}/experiments/{eid}").status_code == 404
 
 

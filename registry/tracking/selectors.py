@@ -83,6 +83,10 @@ def has_nul(value: Any) -> bool:
 
 
 def can_read(principal: Principal, experiment: Experiment) -> bool:
+    # Experiment "0" (Default) is the tenant's shared scratch space: every member reads it (and, except viewers,
+    # logs to it: `services.require_experiment`), even when the tenant turned `members_read_all` off.
+    if experiment.number == 0 and experiment.tenant_id == principal.tenant.pk:
+        return True
     return effective_level(principal, experiment) is not None
 
 
@@ -112,7 +116,8 @@ def experiment_get_by_name(principal: Principal, name: str) -> Experiment:
 
 
 def readable_experiments(principal: Principal) -> QuerySet:
-    return readable(principal, Experiment.objects.all())
+    return readable(principal, Experiment.objects.all()) | Experiment.objects.filter(tenant=principal.tenant,
+                                                                                      number=0)
 
 
 def _tag_exists(model, fk: str, clause: search.Clause) -> Any:

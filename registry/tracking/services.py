@@ -206,14 +206,22 @@ def default_owner_team(principal: Principal) -> Team | None:
     return Team.objects.filter(pk__in=principal.team_ids, tenant=principal.tenant).order_by("slug").first()
 
 
-def require_experiment(principal: Principal, experiment, level: str, *, action: str = "") -> str:
+def require_experiment(principal: Principal, experiment, level: str, *, action: str = "",
+                       scratch: bool = True) -> str:
     """The experiment gatekeeper (runs and logged models inherit from their experiment): the registry's levels,
-    plus one rule of our own: experiment "0" (Default) is the tenant's shared scratch space, where every
-    non-viewer member may log (`mlflow.start_run()` with no experiment set uses it without asking)."""
-    if (level == "edit" and experiment.number == 0 and experiment.tenant_id == principal.tenant.pk
-            and not principal.is_viewer):
-        principal.require_scope("write")
-        return "edit"
+    plus one rule of our own: experiment "0" (Default) is the tenant's shared scratch space, which every member
+    reads and every non-viewer logs to (`mlflow.start_run()` with no experiment set uses it without asking).
+    `scratch=False` (renaming, tagging, deleting Default itself) leaves only the registry's levels."""
+    if experiment.number == 0 and experiment.tenant_id == principal.tenant.pk:
+        if level == "read" or (scratch and level == "edit"):
+            if level == "edit" and principal.is_viewer:
+                raise PermissionDenied(f"Permission denied to {action or 'write'}: viewers only read.")
+            principal.require_scope("read" if level == "read" else "write")
+            return level
+        try:
+            return require(principal, experiment, level, action=action)
+        except NotFound as exc:  # every member can see Default, so this is a refusal, not a missing object
+            raise PermissionDenied(f"Permission denied to {action or 'change'} the Default experiment.") from exc
     return require(principal, experiment, level, action=action)
 
 
@@ -338,7 +346,7 @@ def experiment_rename(*, principal: Principal, experiment, new_name: str):
     from .models import Experiment
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "edit", action="rename the experiment")
+    require_experiment(principal, experiment, "edit", action="rename the experiment", scratch=False)
     new_name = validate_experiment_name(new_name)
     _check_experiment_active(experiment)
     if new_name == experiment.name:
@@ -362,7 +370,7 @@ def _set_experiment_stage(principal: Principal, experiment, stage: str, action: 
     from .models import Run
 
     experiment = _lock_experiment(principal, experiment)
-    require_experiment(principal, experiment, "manage", action=f"{action} the experiment")
+    require_experiment(principal, experiment, "manage", action=f"{action} the experiment", scratch=False)
     if experiment.number == 0 and stage == "deleted":
         raise InvalidParameter("Cannot delete the default experiment '0'. This is an internally reserved "
                                "experiment.")
@@ -398,7 +406,7 @@ def experiment_set_tag(*, principal: Principal, experiment, key: str, value: str
     from .models import ExperimentTag
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "edit", action="set an experiment tag")
+    require_experiment(principal, experiment, "edit", action="set an experiment tag", scratch=False)
     _check_experiment_active(experiment)
     key = validate_key(key)
     value = _string_value(value if value is not None else "", "value", MAX_EXPERIMENT_TAG_VAL_LENGTH)
@@ -412,7 +420,7 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
     from .models import ExperimentTag
 
     experiment = _lock_experiment(principal, experiment)
-    require(principal, experiment, "edit", action="delete an experiment tag")
+    require_experiment(principal, experiment, "edit", action="delete an experiment tag", scratch=False)
     deleted = _delete_tag(ExperimentTag.objects.filter(experiment=experiment), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in experiment {experiment.number}.")
@@ -423,7 +431,7 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
 @transaction.atomic(durable=True)
 def experiment_set_grants(*, principal: Principal, experiment, grants: list[dict]) -> list[dict]:
     experiment = _lock_experiment(principal, experiment)
-    require_experiment(principal, experiment, "manage", action="change permissions")
+    require_experiment(principal, experiment, "manage", action="change permissions", scratch=False)
     parsed = parse_grants(principal.tenant, grants)
     before = grants_of(experiment)
     replace_grants(experiment, parsed)
