@@ -668,6 +668,10 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
         LatestMetric.objects.bulk_create(to_create)
         LatestMetric.objects.bulk_update(to_update, ["value", "timestamp", "step"])
 
+    if not params and not tags:
+        # Metric points are high-volume telemetry kept in the run's own append-only history; auditing each one
+        # would queue every training job of the tenant behind the single audit chain head.
+        return
     summary: dict[str, Any] = {}
     if params:
         summary["params"] = params
