@@ -108,6 +108,47 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     w = start_worker(tmp_path_factory.mktemp("celery"))
     yield w
     stop_worker(w)
+    # The pool's children may outlive the main process by a moment; their sessions would block dropping the
+    # test database.
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def drain_registrations(timeout: float = 60) -> None:
+    """Wait until the worker has finished every registration task of this test: no version PENDING, nothing active,
+    reserved or queued. Call it before a transactional test ends, or the worker may still hold row locks when the
+    test database is flushed (TRUNCATE then deadlocks against it)."""
+    from amqp.exceptions import ChannelError
+
+    from config.celery_app import app
+    from registry.models import ModelVersion, VersionStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspect = app.control.inspect(timeout=0.5)
+        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
+        with app.connection_or_acquire() as conn:
+            try:
+                queued = conn.default_channel.queue_declare(queue=TEST_QUEUE, passive=True).message_count
+            except ChannelError:  # Redis: an empty queue has no key, and a passive declare says "not found"
+                queued = 0
+        pending = ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION).exists()
+        if not (busy or queued or pending):
+            return
+        time.sleep(0.1)
+    raise AssertionError("registration tasks did not drain")
+
+
+@pytest.fixture(autouse=True)
+def _drain_worker(request):
+    """After a test that used the worker, let it finish: a task still holding row locks when the test database is
+    flushed would deadlock the TRUNCATE."""
+    yield
+    if "worker" in request.fixturenames:
+        drain_registrations()
 
 
 # --- people and tenants -----------------------------------------------------------------------------------------

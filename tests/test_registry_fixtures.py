@@ -69,27 +69,3 @@ def expected_manifest(files: dict[str, bytes]) -> list[dict]:
     )
 
 
-def drain_registrations(timeout: float = 60) -> None:
-    """Wait until the worker has finished every registration task of this test: no version PENDING, nothing active,
-    reserved or queued. Call it before a transactional test ends, or the worker may still hold row locks when the
-    test database is flushed (TRUNCATE then deadlocks against it)."""
-    from amqp.exceptions import ChannelError
-
-    from config.celery_app import app
-    from registry.models import ModelVersion, VersionStatus
-    from tests.conftest import TEST_QUEUE
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
-        with app.connection_or_acquire() as conn:
-            try:
-                queued = conn.default_channel.queue_declare(queue=TEST_QUEUE, passive=True).message_count
-            except ChannelError:  # Redis: an empty queue has no key, and a passive declare says "not found"
-                queued = 0
-        pending = ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION).exists()
-        if not (busy or queued or pending):
-            return
-        time.sleep(0.1)
-    raise AssertionError("registration tasks did not drain")
