@@ -22,5 +22,13 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     result_expires=3600,
     worker_hijack_root_logger=False,
+    # Periodic safety nets, run by one `celery -A config beat` (make run embeds it in its worker with --beat).
+    beat_schedule={
+        # A version whose enqueue was lost (broker down at commit) would stay PENDING_REGISTRATION forever.
+        "requeue-pending-registrations": {
+            "task": "modelgate.requeue_pending_registrations",
+            "schedule": 60.0,
+        },
+    },
 )
 app.autodiscover_tasks()
