@@ -574,3 +574,28 @@ def decode_page_token(token: str | None) -> int:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidParameter("Invalid page token: bad offset.")
     return offset
+
+
+def page_size(value: Any, *, default: int, maximum: int, what: str = "max_results") -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{what}': expected an integer.") from exc
+    if number < 1:
+        raise InvalidParameter(f"Invalid value {number} for parameter '{what}': must be at least 1.")
+    if number > maximum:
+        raise InvalidParameter(f"Invalid value {number} for parameter '{what}' supplied. It must be at most "
+                               f"{maximum}.")
+    return number
+
+
+def page(qs, offset: int, size: int) -> tuple[list, str | None]:
+    """One page of a queryset (fetching one row more to know whether another page follows)."""
+    rows = list(qs[offset:offset + size + 1])
+    if len(rows) > size:
+        return rows[:size], encode_page_token(offset + size)
+    return rows, None

@@ -171,20 +171,6 @@ def manifest(version: ModelVersion) -> list[dict[str, Any]]:
 # --- search ------------------------------------------------------------------------------------------------------
 
 
-def _page_bounds(max_results: Any, page_token: Any, *, default: int, maximum: int) -> tuple[int, int]:
-    if max_results in (None, ""):
-        limit = default
-    else:
-        try:
-            limit = int(max_results)
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameter(f"Invalid value {max_results!r} for parameter 'max_results'.") from exc
-    if limit < 1 or limit > maximum:
-        raise InvalidParameter(f"Invalid value {limit} for parameter 'max_results' supplied. It must be at most "
-                               f"{maximum}, and at least 1.")
-    return limit, search.decode_page_token(page_token)
-
-
 def _tag_condition(tag_model, fk: str, clause: search.Clause) -> Q:
     """A tag clause with MLflow's join semantics: only entities that have the tag can match (`!=` included)."""
     tags = tag_model.objects.filter(**{fk: OuterRef("pk")}, key=clause.key)
@@ -203,8 +189,8 @@ def _models_with_relations(qs: QuerySet) -> QuerySet:
 def models_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
                   max_results: Any = None, page_token: Any = None) -> tuple[list[RegisteredModel], str | None]:
     """MLflow's search-registered-models over what the caller may read. Returns (models, next_page_token)."""
-    limit, offset = _page_bounds(max_results, page_token, default=MODELS_DEFAULT_RESULTS,
-                                 maximum=MODELS_MAX_RESULTS)
+    limit = search.page_size(max_results, default=MODELS_DEFAULT_RESULTS, maximum=MODELS_MAX_RESULTS)
+    offset = search.decode_page_token(page_token)
     clauses, exclude_prompts = search.split_prompt_clause(search.parse_filter(filter_string, "registered_models"))
     orders = search.parse_order_by(order_by, "registered_models")
     qs = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
@@ -224,16 +210,14 @@ def models_search(principal: Principal, filter_string: str | None = None, order_
         ordering.append(field if order.ascending else f"-{field}")
     if "name" not in [o.lstrip("-") for o in ordering]:
         ordering.append("name")  # name ASC breaks ties, as in MLflow
-    rows = list(_models_with_relations(qs.order_by(*ordering, "pk"))[offset:offset + limit + 1])
-    next_token = search.encode_page_token(offset + limit) if len(rows) > limit else None
-    return rows[:limit], next_token
+    return search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
 
 
 def versions_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
                     max_results: Any = None, page_token: Any = None) -> tuple[list[ModelVersion], str | None]:
     """MLflow's search-model-versions over the versions of models the caller may read."""
-    limit, offset = _page_bounds(max_results, page_token, default=VERSIONS_DEFAULT_RESULTS,
-                                 maximum=VERSIONS_MAX_RESULTS)
+    limit = search.page_size(max_results, default=VERSIONS_DEFAULT_RESULTS, maximum=VERSIONS_MAX_RESULTS)
+    offset = search.decode_page_token(page_token)
     clauses = search.parse_filter(filter_string, "model_versions")
     orders = search.parse_order_by(order_by, "model_versions")
     models = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
@@ -257,9 +241,7 @@ def versions_search(principal: Principal, filter_string: str | None = None, orde
         ordering = ["model__name", "-version"]  # MLflow's default: name ASC, version DESC
     qs = qs.select_related("model").prefetch_related(
         "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
-    rows = list(qs.order_by(*ordering, "pk")[offset:offset + limit + 1])
-    next_token = search.encode_page_token(offset + limit) if len(rows) > limit else None
-    return rows[:limit], next_token
+    return search.page(qs.order_by(*ordering, "pk"), offset, limit)
 
 
 def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:

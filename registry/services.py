@@ -240,16 +240,6 @@ def _audit(principal: Principal | None, *, tenant: Tenant, action: str, obj, mod
 # --- registered models -------------------------------------------------------------------------------------------
 
 
-def _default_owner_team(principal: Principal) -> Team | None:
-    """The creator's team: a service account's own team, else the user's only (or alphabetically first) team."""
-    sa = getattr(principal.user, "service_account", None) if hasattr(principal.user, "service_account") else None
-    if sa is not None and sa.team_id and sa.tenant_id == principal.tenant.pk:
-        return Team.objects.filter(pk=sa.team_id, tenant=principal.tenant).first()
-    if not principal.team_ids:
-        return None
-    return Team.objects.filter(pk__in=principal.team_ids, tenant=principal.tenant).order_by("slug").first()
-
-
 def _team_in_tenant(tenant: Tenant, team: Team | str | None) -> Team | None:
     if team is None or team == "":
         return None
@@ -288,7 +278,7 @@ def registered_model_create(*, principal: Principal, name: str, description: str
     tag_owner = clean_tags.pop(OWNER_TEAM_TAG, None)
     team = _team_in_tenant(tenant, owner_team if owner_team not in (None, "") else tag_owner)
     if team is None:
-        team = _default_owner_team(principal)
+        team = principal.default_team()
     elif not principal.is_tenant_admin and team.pk not in principal.team_ids:
         raise PermissionDenied(f"Permission denied: you can only create models owned by your own teams, "
                                f"not '{team.slug}'.")

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from accounts.models import SCOPES, ApiToken
 from config.errors import NotFound, PermissionDenied, TenantSuspended, Unauthenticated
 
-from .models import Membership, Role, TeamMembership, Tenant
+from .models import Membership, Role, Team, TeamMembership, Tenant
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -31,6 +31,16 @@ class Principal:
     @property
     def is_viewer(self) -> bool:
         return self.role == Role.VIEWER
+
+    def default_team(self) -> Team | None:
+        """The team that owns what this caller creates: a service account's own team, else the user's only (or
+        alphabetically first) team in this tenant."""
+        sa = getattr(self.user, "service_account", None) if hasattr(self.user, "service_account") else None
+        if sa is not None and sa.team_id and sa.tenant_id == self.tenant.pk:
+            return Team.objects.filter(pk=sa.team_id, tenant=self.tenant).first()
+        if not self.team_ids:
+            return None
+        return Team.objects.filter(pk__in=self.team_ids, tenant=self.tenant).order_by("slug").first()
 
     def has_scope(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes

@@ -50,30 +50,6 @@ def lifecycle_stages(view_type: Any) -> tuple[str, ...]:
     return stages
 
 
-def page_size(value: Any, *, default: int, maximum: int, what: str = "max_results") -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameter(f"Invalid value {value!r} for parameter '{what}': expected an integer.") from exc
-    if number < 1:
-        raise InvalidParameter(f"Invalid value {number} for parameter '{what}': must be at least 1.")
-    if number > maximum:
-        raise InvalidParameter(f"Invalid value {number} for parameter '{what}' supplied. It must be at most "
-                               f"{maximum}.")
-    return number
-
-
-def _page(qs, offset: int, size: int) -> tuple[list, str | None]:
-    rows = list(qs[offset:offset + size + 1])
-    if len(rows) > size:
-        return rows[:size], search.encode_page_token(offset + size)
-    return rows, None
-
-
 # --- experiments -------------------------------------------------------------------------------------------------
 
 
@@ -138,7 +114,7 @@ def experiments_search(principal: Principal, *, view_type: Any = None, filter_st
                        ) -> tuple[list[Experiment], str | None]:
     clauses = search.parse_filter(filter_string, "experiments")
     orders = search.parse_order_by(order_by, "experiments")
-    size = page_size(max_results, default=DEFAULT_EXPERIMENTS_PER_PAGE, maximum=MAX_EXPERIMENTS_PER_PAGE)
+    size = search.page_size(max_results, default=DEFAULT_EXPERIMENTS_PER_PAGE, maximum=MAX_EXPERIMENTS_PER_PAGE)
     offset = search.decode_page_token(page_token)
     qs = readable_experiments(principal).filter(lifecycle_stage__in=lifecycle_stages(view_type))
     qs = qs.annotate(eid=Cast("number", CharField()))
@@ -154,7 +130,7 @@ def experiments_search(principal: Principal, *, view_type: Any = None, filter_st
                 for o in orders] or [F("creation_time").desc()]
     ordering.append(F("number").asc())
     qs = qs.order_by(*ordering).prefetch_related(Prefetch("tags", queryset=ExperimentTag.objects.order_by("id")))
-    return _page(qs, offset, size)
+    return search.page(qs, offset, size)
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
@@ -212,7 +188,7 @@ def runs_search(principal: Principal, *, experiment_ids: list[Any], filter_strin
                 page_token: str | None = None) -> tuple[list[Run], str | None]:
     clauses = search.parse_filter(filter_string, "runs")
     orders = search.parse_order_by(order_by, "runs")
-    size = page_size(max_results, default=DEFAULT_RUNS_PER_PAGE, maximum=MAX_RUNS_PER_PAGE)
+    size = search.page_size(max_results, default=DEFAULT_RUNS_PER_PAGE, maximum=MAX_RUNS_PER_PAGE)
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
@@ -228,17 +204,17 @@ def runs_search(principal: Principal, *, experiment_ids: list[Any], filter_strin
     # MLflow's tie-breakers: newest first, then run id.
     ordering += [F("start_time").desc(), F("run_id").asc()]
     qs = with_run_data(qs.order_by(*ordering))
-    return _page(qs, offset, size)
+    return search.page(qs, offset, size)
 
 
 def metric_history(principal: Principal, run: Run, key: str, *, max_results: Any = None,
                    page_token: str | None = None) -> tuple[list[Metric], str | None]:
-    size = page_size(max_results, default=METRIC_HISTORY_PAGE, maximum=METRIC_HISTORY_PAGE)
+    size = search.page_size(max_results, default=METRIC_HISTORY_PAGE, maximum=METRIC_HISTORY_PAGE)
     offset = search.decode_page_token(page_token)
     if has_nul(key):
         return [], None
     qs = Metric.objects.filter(run=run, key=key).order_by("timestamp", "step", "value", "id")
-    return _page(qs, offset, size)
+    return search.page(qs, offset, size)
 
 
 # --- logged models -----------------------------------------------------------------------------------------------
@@ -315,7 +291,7 @@ def logged_models_search(principal: Principal, *, experiment_ids: list[Any], fil
         else:
             items.append(item)
     orders = search.parse_order_by(items, "logged_models")
-    size = page_size(max_results, default=DEFAULT_LOGGED_MODELS_PER_PAGE, maximum=MAX_LOGGED_MODELS_PER_PAGE)
+    size = search.page_size(max_results, default=DEFAULT_LOGGED_MODELS_PER_PAGE, maximum=MAX_LOGGED_MODELS_PER_PAGE)
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
@@ -335,7 +311,7 @@ def logged_models_search(principal: Principal, *, experiment_ids: list[Any], fil
         ordering.append(F(name).asc(nulls_last=True) if order.ascending else F(name).desc(nulls_last=True))
     ordering += [F("creation_timestamp").desc(), F("model_id").asc()]
     qs = with_logged_model_data(qs.order_by(*ordering))
-    return _page(qs, offset, size)
+    return search.page(qs, offset, size)
 
 
 # --- artifacts ---------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionD
 from registry import audit
 from registry.permissions import grants_of, parse_grants, replace_grants, require
 from tenants.access import Principal
-from tenants.models import Team, Tenant
+from tenants.models import Tenant
 
 DEFAULT_EXPERIMENT_NAME = "Default"
 
@@ -196,16 +196,6 @@ def _username(principal: Principal) -> str:
     return getattr(principal.user, "username", "") or ""
 
 
-def default_owner_team(principal: Principal) -> Team | None:
-    """The creator's team: a service account's own team, else the user's only (or alphabetically first) team."""
-    sa = getattr(principal.user, "service_account", None) if hasattr(principal.user, "service_account") else None
-    if sa is not None and sa.team_id and sa.tenant_id == principal.tenant.pk:
-        return Team.objects.filter(pk=sa.team_id, tenant=principal.tenant).first()
-    if not principal.team_ids:
-        return None
-    return Team.objects.filter(pk__in=principal.team_ids, tenant=principal.tenant).order_by("slug").first()
-
-
 def require_experiment(principal: Principal, experiment, level: str, *, action: str = "",
                        scratch: bool = True) -> str:
     """The experiment gatekeeper (runs and logged models inherit from their experiment): the registry's levels,
@@ -320,7 +310,7 @@ def experiment_create(*, principal: Principal, name: str, tags: Any = None, arti
     tenant.last_experiment_number += 1
     tenant.save(update_fields=["last_experiment_number"])
     number = tenant.last_experiment_number
-    team = default_owner_team(principal)
+    team = principal.default_team()
     ts = now_ms()
     try:
         with transaction.atomic():
