@@ -35,12 +35,6 @@ class ServiceAccount(models.Model):
         return f"{self.tenant.slug}/{self.name}"
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def usable(self) -> ApiTokenQuerySet:
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
-
-
 class ApiToken(models.Model):
     """An API token. The secret is shown once; only its SHA-256 is stored, with a visible prefix to recognise it."""
 
@@ -55,7 +49,6 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

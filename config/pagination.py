@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rest_framework.pagination import CursorPagination, LimitOffsetPagination
+from rest_framework.pagination import LimitOffsetPagination
 
 
 class Pagination(LimitOffsetPagination):
@@ -8,10 +8,3 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 100
     max_limit = 1000
-
-
-class NewestFirstCursor(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000

@@ -17,7 +17,6 @@ import mimetypes
 import os
 import posixpath
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -204,10 +203,6 @@ def open_blob(tenant_id: int, sha256: str):
         raise NotFound("The artifact's content is missing from storage.") from exc
 
 
-def blob_exists(tenant_id: int, sha256: str) -> bool:
-    return storage().exists(blob_key(tenant_id, sha256))
-
-
 # --- listing -----------------------------------------------------------------------------------------------------
 
 def immediate_children(directory: str, entries: Iterable[tuple[str, int]]) -> list[dict]:
@@ -233,7 +228,3 @@ def immediate_children(directory: str, entries: Iterable[tuple[str, int]]) -> li
 
 def join(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
-
-
-def new_upload_id() -> str:
-    return uuid.uuid4().hex

@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet
 
 from config.errors import InvalidParameter, NotFound, PermissionDenied
 from tenants.access import Principal
-from tenants.models import Membership, Role, Team
+from tenants.models import Membership, Team
 
 from .permissions_levels import LEVEL_RANK, LEVELS, codename, level_of
 
@@ -214,7 +214,3 @@ def replace_grants(obj, parsed: list[tuple[str, object, str]]) -> None:
             kind.user_perm.objects.create(content_object=obj, user=subject, permission=perm)
         else:
             kind.group_perm.objects.create(content_object=obj, group=subject.group, permission=perm)
-
-
-def is_viewer_role(role: str) -> bool:
-    return role == Role.VIEWER

@@ -108,23 +108,6 @@ class Call:
             raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected a string.")
         return str(value)
 
-    def integer(self, name: str, *, default: int | None = None, minimum: int | None = None,
-                maximum: int | None = None) -> int | None:
-        value = self.get(name)
-        if value in (None, ""):
-            return default
-        try:
-            number = int(value)
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.") from exc
-        if minimum is not None and number < minimum:
-            raise InvalidParameter(f"Invalid value {number} for parameter '{name}': must be at least {minimum}.")
-        if maximum is not None and number > maximum:
-            raise InvalidParameter(f"Invalid value {number} for parameter '{name}': must be at most {maximum}.")
-        return number
-
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self.get(name)
         if value in (None, ""):
