@@ -2,7 +2,7 @@
 
 Times are epoch milliseconds (BigInteger), as MLflow sends and expects them. Run and logged-model ids are MLflow's
 (32 hex characters; `m-` + 32 hex). Every row reaches its tenant through its experiment; experiments, runs,
-logged models, blobs and artifact entries carry the tenant directly so every query can start from it."""
+logged models, datasets, blobs and artifact entries carry the tenant directly so every query can start from it."""
 
 from __future__ import annotations
 
@@ -192,6 +192,61 @@ class RunOutput(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "logged_model"], name="runoutput_unique")]
+
+
+class Dataset(models.Model):
+    """A dataset some run of the experiment used (MLflow's `Dataset`): identified within its experiment by
+    (name, digest), so every run that logs the same data points at one row. Its description (source, schema,
+    profile) is what the first run logged; MLflow never updates it either."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="datasets")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=500)
+    digest = models.CharField(max_length=36)
+    source_type = models.CharField(max_length=36)
+    source = models.TextField()
+    schema = models.TextField(blank=True, null=True)
+    profile = models.TextField(blank=True, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name", "digest"], name="dataset_unique_name_digest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.digest}"
+
+
+class RunInput(models.Model):
+    """A dataset used by a run (MLflow's `DatasetInput`), with input tags such as `mlflow.data.context`."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_inputs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="inputs")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "dataset"], name="runinput_unique")]
+
+
+class RunInputTag(models.Model):
+    run_input = models.ForeignKey(RunInput, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=500)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run_input", "key"], name="runinputtag_unique_key")]
+        # `datasets.context` search looks tags up by key and value.
+        indexes = [models.Index(fields=["key", "value"], name="runinputtag_key_value")]
+
+
+class RunModelInput(models.Model):
+    """A logged model a run used as input (`LogInputs.models`, MLflow 3: fine-tuning, evaluation)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="model_inputs")
+    logged_model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "logged_model"], name="runmodelinput_unique")]
 
 
 class Blob(models.Model):
