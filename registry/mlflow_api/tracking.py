@@ -79,11 +79,41 @@ def run_json(run: Run, *, with_outputs: bool = True) -> dict[str, Any]:
         data["params"] = params
     if tags:
         data["tags"] = tags
-    result: dict[str, Any] = {"info": run_info_json(run), "data": data, "inputs": {}}
+    result: dict[str, Any] = {"info": run_info_json(run), "data": data, "inputs": run_inputs_json(run)}
     if with_outputs:
         outputs = [{"model_id": o.logged_model.model_id, "step": o.step} for o in run.outputs.all()]
         result["outputs"] = {"model_outputs": outputs} if outputs else {}
     return result
+
+
+def dataset_input_json(run_input) -> dict[str, Any]:
+    """MLflow's `DatasetInput`: `{tags?: [{key, value}], dataset: {name, digest, source_type, source, schema?,
+    profile?}}` (unset optional fields left out, as the protobuf JSON does)."""
+    dataset = run_input.dataset
+    body: dict[str, Any] = {"name": dataset.name, "digest": dataset.digest, "source_type": dataset.source_type,
+                            "source": dataset.source}
+    if dataset.schema is not None:
+        body["schema"] = dataset.schema
+    if dataset.profile is not None:
+        body["profile"] = dataset.profile
+    data: dict[str, Any] = {}
+    tags = _kv(run_input.tags.all())
+    if tags:
+        data["tags"] = tags
+    data["dataset"] = body
+    return data
+
+
+def run_inputs_json(run: Run) -> dict[str, Any]:
+    """`Run.inputs`; expects `selectors.with_run_data` prefetches."""
+    inputs: dict[str, Any] = {}
+    datasets = [dataset_input_json(i) for i in run.dataset_inputs.all()]
+    models = [{"model_id": m.logged_model.model_id} for m in run.model_inputs.all()]
+    if datasets:
+        inputs["dataset_inputs"] = datasets
+    if models:
+        inputs["model_inputs"] = models
+    return inputs
 
 
 def logged_model_json(model: LoggedModel, metrics: list[Metric]) -> dict[str, Any]:
@@ -289,6 +319,14 @@ def runs_outputs(call: Call):
             raise InvalidParameter(f"models[{index}] must be an object with a string 'model_id'.")
         models.append((item["model_id"], services.parse_int(item.get("step"), "step", default=0)))
     services.run_log_outputs(principal=call.principal, run=run, models=models)
+    return {}
+
+
+@route("POST", "mlflow/runs/log-inputs")
+def runs_log_inputs(call: Call):
+    run = _run(call)
+    services.run_log_inputs(principal=call.principal, run=run, datasets=call.getlist("datasets"),
+                            models=call.getlist("models"))
     return {}
 
 

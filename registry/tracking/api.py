@@ -22,7 +22,7 @@ from registry.mlflow_api.base import json_double
 from tenants.api import TenantAPIView
 
 from . import selectors, services
-from .models import Experiment, Run
+from .models import DATASET_CONTEXT_TAG, Experiment, Run
 
 TAG = "tracking"
 ERRORS = {
@@ -83,6 +83,8 @@ class RunOutput(serializers.Serializer):
     metrics = serializers.SerializerMethodField(help_text="Latest value per key (NaN/±inf as strings).")
     tags = serializers.SerializerMethodField()
     logged_models = serializers.SerializerMethodField()
+    datasets = serializers.SerializerMethodField(help_text="The datasets the run used: name, digest, source "
+                                                           "type, source, context and input tags.")
 
     def get_experiment_id(self, obj: Run) -> str:
         return str(obj.experiment.number)
@@ -103,6 +105,15 @@ class RunOutput(serializers.Serializer):
     def get_logged_models(self, obj: Run) -> list[dict[str, Any]]:
         return [{"model_id": o.logged_model.model_id, "name": o.logged_model.name, "step": o.step}
                 for o in obj.outputs.all()]
+
+    def get_datasets(self, obj: Run) -> list[dict[str, Any]]:
+        result = []
+        for run_input in obj.dataset_inputs.all():
+            tags = {t.key: t.value for t in run_input.tags.all()}
+            dataset = run_input.dataset
+            result.append({"name": dataset.name, "digest": dataset.digest, "source_type": dataset.source_type,
+                           "source": dataset.source, "context": tags.get(DATASET_CONTEXT_TAG), "tags": tags})
+        return result
 
 
 class CompareRow(serializers.Serializer):

@@ -228,6 +228,9 @@ class RunInput(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "dataset"], name="runinput_unique")]
 
 
+DATASET_CONTEXT_TAG = "mlflow.data.context"  # the input tag saying what a run used a dataset for ("training")
+
+
 class RunInputTag(models.Model):
     run_input = models.ForeignKey(RunInput, on_delete=models.CASCADE, related_name="tags")
     key = models.CharField(max_length=255)

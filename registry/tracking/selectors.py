@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import CharField, Exists, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast
 
 from config.errors import InvalidParameter, NotFound
@@ -15,6 +15,7 @@ from registry.permissions import effective_level, readable, require
 from tenants.access import Principal
 
 from .models import (
+    DATASET_CONTEXT_TAG,
     ArtifactEntry,
     Experiment,
     ExperimentTag,
@@ -25,6 +26,9 @@ from .models import (
     Metric,
     Param,
     Run,
+    RunInput,
+    RunInputTag,
+    RunModelInput,
     RunOutput,
     RunTag,
 )
@@ -137,11 +141,15 @@ def experiments_search(principal: Principal, *, view_type: Any = None, filter_st
 
 
 def with_run_data(qs: QuerySet) -> QuerySet:
-    """Prefetch what MLflow's `Run` JSON shows: latest metrics, params, tags and model outputs (4 queries)."""
+    """Prefetch what MLflow's `Run` JSON shows: latest metrics, params, tags, dataset inputs (with their
+    datasets and input tags), model inputs and model outputs (7 queries, whatever the number of runs)."""
     return qs.select_related("experiment").prefetch_related(
         Prefetch("latest_metrics", queryset=LatestMetric.objects.order_by("key")),
         Prefetch("params", queryset=Param.objects.order_by("key")),
         Prefetch("tags", queryset=RunTag.objects.order_by("id")),
+        Prefetch("dataset_inputs", queryset=RunInput.objects.select_related("dataset").order_by("id")),
+        Prefetch("dataset_inputs__tags", queryset=RunInputTag.objects.order_by("id")),
+        Prefetch("model_inputs", queryset=RunModelInput.objects.select_related("logged_model").order_by("id")),
         Prefetch("outputs", queryset=RunOutput.objects.select_related("logged_model").order_by("id")),
     )
 
@@ -169,11 +177,21 @@ def _run_clause(clause: search.Clause) -> Any:
     if clause.entity == "tag":
         return _tag_exists(RunTag, "run", clause)
     if clause.entity == "dataset":
-        return Q(pk__in=[])  # dataset inputs are not recorded, so no run matches a dataset clause
+        return _dataset_exists(clause)
     field = _RUN_ATTR_FIELDS[clause.key]
     if clause.key in ("start_time", "end_time"):
         return search.numeric_q(field, clause.op, clause.value)
     return search.string_q(field, clause.op, clause.value)
+
+
+def _dataset_exists(clause: search.Clause) -> Any:
+    """`datasets.name/digest/context`: the run has a dataset input that matches (each clause on its own, as in
+    MLflow: `datasets.name = 'a' AND datasets.digest = 'b'` may be met by two different inputs)."""
+    if clause.key == "context":
+        inputs = RunInputTag.objects.filter(run_input__run=OuterRef("pk"), key=DATASET_CONTEXT_TAG)
+        return Exists(inputs.filter(search.string_q("value", clause.op, clause.value)))
+    return Exists(RunInput.objects.filter(run=OuterRef("pk"))
+                  .filter(search.string_q(f"dataset__{clause.key}", clause.op, clause.value)))
 
 
 def _order_expression(order: search.OrderBy, *, run_ref: str = "pk") -> Any:

@@ -45,6 +45,16 @@ MAX_EXPERIMENT_TAG_VAL_LENGTH = 20000
 MAX_ENTITY_KEY_LENGTH = 250
 MAX_RUN_NAME_LENGTH = 250
 MAX_LOGGED_MODEL_NAME_LENGTH = 500
+MAX_DATASETS_PER_BATCH = 1000
+MAX_DATASET_NAME_SIZE = 500
+MAX_DATASET_DIGEST_SIZE = 36
+# MLflow does not validate source_type; its column is 36 wide, so a longer one is a 500 there and a 400 here.
+MAX_DATASET_SOURCE_TYPE_SIZE = 36
+MAX_DATASET_SOURCE_SIZE = 65535
+MAX_DATASET_SCHEMA_SIZE = 1048575
+MAX_DATASET_PROFILE_SIZE = 16777215
+MAX_INPUT_TAG_KEY_SIZE = 255
+MAX_INPUT_TAG_VALUE_SIZE = 500
 
 _NAME_RE = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for param, metric and tag names
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -776,6 +786,168 @@ def run_log_outputs(*, principal: Principal, run, models: list[tuple[str, int]])
                                    for mid, step in dict(models).items() if mid not in existing])
     audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.outputs_logged", obj=run,
                  after={"models": [{"model_id": m, "step": s} for m, s in models]})
+
+
+# --- run inputs: datasets and models ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetInputSpec:
+    """One validated `DatasetInput`: the dataset's description and the input tags (key → value)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None
+    profile: str | None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def context(self) -> str | None:
+        from .models import DATASET_CONTEXT_TAG
+
+        return dict(self.tags).get(DATASET_CONTEXT_TAG)
+
+
+def _optional_text(value: Any, what: str, limit: int) -> str | None:
+    return None if value is None else _string_value(value, what, limit)
+
+
+def parse_dataset_inputs(datasets: Any) -> list[DatasetInputSpec]:
+    """MLflow's `[{dataset: {name, digest, source_type, source, schema?, profile?}, tags?: [{key, value}]}]`,
+    validated with MLflow's limits (`utils/validation.py:_validate_dataset_inputs`). Inputs naming the same
+    (name, digest) twice are one input: the first wins, as in MLflow."""
+    if datasets is None:
+        return []
+    if not isinstance(datasets, list):
+        raise InvalidParameter("'datasets' must be a list.")
+    if len(datasets) > MAX_DATASETS_PER_BATCH:
+        raise InvalidParameter(f"A request can log at most {MAX_DATASETS_PER_BATCH} datasets. "
+                               f"Got {len(datasets)} datasets.")
+    specs: dict[tuple[str, str], DatasetInputSpec] = {}
+    for index, item in enumerate(datasets):
+        path = f"datasets[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+            raise InvalidParameter(f"{path} must be an object with a 'dataset' object.")
+        data = item["dataset"]
+        name = _string_value(data.get("name"), f"{path}.dataset.name", MAX_DATASET_NAME_SIZE)
+        digest = _string_value(data.get("digest"), f"{path}.dataset.digest", MAX_DATASET_DIGEST_SIZE)
+        if not name or not digest:
+            raise InvalidParameter(f"{path}.dataset must have a non-empty 'name' and 'digest'.")
+        source_type = _string_value(data.get("source_type"), f"{path}.dataset.source_type",
+                                    MAX_DATASET_SOURCE_TYPE_SIZE)
+        source = _string_value(data.get("source"), f"{path}.dataset.source", MAX_DATASET_SOURCE_SIZE)
+        schema = _optional_text(data.get("schema"), f"{path}.dataset.schema", MAX_DATASET_SCHEMA_SIZE)
+        profile = _optional_text(data.get("profile"), f"{path}.dataset.profile", MAX_DATASET_PROFILE_SIZE)
+        raw_tags = item.get("tags") or []
+        if not isinstance(raw_tags, list):
+            raise InvalidParameter(f"{path}.tags must be a list of {{key, value}} objects.")
+        tags: dict[str, str] = {}
+        for tag_index, tag in enumerate(raw_tags):
+            tag_path = f"{path}.tags[{tag_index}]"
+            if not isinstance(tag, dict):
+                raise InvalidParameter(f"{tag_path} must be an object with 'key' and 'value'.")
+            key = _string_value(tag.get("key"), f"{tag_path}.key", MAX_INPUT_TAG_KEY_SIZE)
+            tags[key] = _string_value(tag.get("value"), f"{tag_path}.value", MAX_INPUT_TAG_VALUE_SIZE)
+        specs.setdefault((name, digest), DatasetInputSpec(name, digest, source_type, source, schema, profile,
+                                                          tuple(tags.items())))
+    return list(specs.values())
+
+
+def parse_model_inputs(models: Any) -> list[str]:
+    """MLflow 3's `[{model_id}]` → the distinct logged-model ids, in order."""
+    if models is None:
+        return []
+    if not isinstance(models, list):
+        raise InvalidParameter("'models' must be a list.")
+    if len(models) > MAX_DATASETS_PER_BATCH:
+        raise InvalidParameter(f"A request can log at most {MAX_DATASETS_PER_BATCH} model inputs.")
+    ids = []
+    for index, item in enumerate(models):
+        model_id = item.get("model_id") if isinstance(item, dict) else None
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidParameter(f"models[{index}] must be an object with a string 'model_id'.")
+        ids.append(model_id)
+    return list(dict.fromkeys(ids))
+
+
+def _audit_source(source: str) -> str:
+    # The source says where the data came from, which is what an auditor asks; cap it so that a request of many
+    # datasets with large sources cannot make one audit event megabytes long.
+    return source if len(source) <= 2000 else source[:2000] + "…"
+
+
+@transaction.atomic(durable=True)
+def run_log_inputs(*, principal: Principal, run, datasets: Any, models: Any = None) -> None:
+    """Record the datasets (and logged models) a run used (`runs/log-inputs`).
+
+    `datasets` is MLflow's `[{dataset: {...}, tags: [{key, value}]}]` (or parsed `DatasetInputSpec`s), `models`
+    its `[{model_id}]`. As in MLflow's SQL store: a dataset is one row per (experiment, name, digest), shared by
+    every run of the experiment that logs it, and keeps the description it was first logged with; logging a
+    dataset the run already has changes nothing (its first input tags stay)."""
+    from .models import Dataset, LoggedModel, RunInput, RunInputTag, RunModelInput
+
+    specs = (list(datasets) if datasets and all(isinstance(d, DatasetInputSpec) for d in datasets)
+             else parse_dataset_inputs(datasets))
+    model_ids = parse_model_inputs(models)
+    run = _lock_run(principal, run)
+    require_experiment(principal, run.experiment, "edit", action="log run inputs")
+    _check_run_active(run)
+    if not specs and not model_ids:
+        return
+
+    experiment = run.experiment
+    new_inputs: list[DatasetInputSpec] = []
+    if specs:
+        # ON CONFLICT DO NOTHING: two runs of the experiment logging the same new dataset at once both end up
+        # with the one row (the second insert waits for the first to commit, then skips), without an experiment
+        # lock that would serialise all of the experiment's runs.
+        Dataset.objects.bulk_create(
+            [Dataset(tenant=principal.tenant, experiment=experiment, name=s.name, digest=s.digest,
+                     source_type=s.source_type, source=s.source, schema=s.schema, profile=s.profile)
+             for s in specs],
+            ignore_conflicts=True,
+        )
+        rows = Dataset.objects.filter(experiment=experiment, name__in={s.name for s in specs},
+                                      digest__in={s.digest for s in specs})
+        found = {(d.name, d.digest): d for d in rows}
+        # The run row is locked, so no other writer can add inputs to this run meanwhile.
+        existing = set(RunInput.objects.filter(run=run, dataset__in=[found[(s.name, s.digest)] for s in specs])
+                       .values_list("dataset_id", flat=True))
+        new_inputs = [s for s in specs if found[(s.name, s.digest)].pk not in existing]
+        created = RunInput.objects.bulk_create([RunInput(run=run, dataset=found[(s.name, s.digest)])
+                                                for s in new_inputs])
+        RunInputTag.objects.bulk_create([RunInputTag(run_input=run_input, key=key, value=value)
+                                         for run_input, s in zip(created, new_inputs, strict=True)
+                                         for key, value in s.tags])
+
+    new_models: list[str] = []
+    if model_ids:
+        logged = {m.model_id: m for m in LoggedModel.objects.select_related("experiment")
+                  .filter(tenant=principal.tenant, model_id__in=model_ids)}
+        for model_id in model_ids:
+            try:
+                if model_id not in logged:
+                    raise NotFound("missing")
+                require_experiment(principal, logged[model_id].experiment, "read", action="use the logged model")
+            except NotFound as exc:  # a model the caller may not read answers like a missing one
+                raise NotFound(f"Logged model with ID '{model_id}' not found.") from exc
+        existing_models = set(RunModelInput.objects.filter(run=run, logged_model__in=logged.values())
+                              .values_list("logged_model__model_id", flat=True))
+        new_models = [m for m in model_ids if m not in existing_models]
+        RunModelInput.objects.bulk_create([RunModelInput(run=run, logged_model=logged[m]) for m in new_models])
+
+    if not new_inputs and not new_models:
+        return  # everything was already recorded: nothing changed, nothing to audit
+    after: dict[str, Any] = {"experiment_id": str(experiment.number)}
+    if new_inputs:
+        after["datasets"] = [{"name": s.name, "digest": s.digest, "source_type": s.source_type,
+                              "source": _audit_source(s.source), "context": s.context, "tags": dict(s.tags)}
+                             for s in new_inputs]
+    if new_models:
+        after["models"] = new_models
+    audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.inputs_logged", obj=run, after=after)
 
 
 # --- logged models -----------------------------------------------------------------------------------------------
