@@ -280,3 +280,53 @@ def test_the_mlflow_client_logs_a_dataset_and_finds_the_run_by_it(mlflow_env, ow
     assert found[0].inputs.dataset_inputs[0].dataset.digest == dataset.digest
     found = mlflow.search_runs([experiment_id], filter_string="datasets.context = 'training'", output_format="list")
     assert [r.info.run_id for r in found] == [run.info.run_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dataset_first_logged_by_two_runs_at_once_is_one_row(owner, tenant):
+    """A writer that inserted the dataset row but has not committed yet makes the second writer wait, then reuse
+    the row (ON CONFLICT DO NOTHING), instead of failing on the unique constraint."""
+    import threading
+    import time
+
+    from django.db import close_old_connections, transaction
+
+    me = principal(owner, tenant)
+    experiment = services.experiment_create(principal=me, name="race")
+    run = services.run_create(principal=me, experiment=experiment, run_name="second")
+    inserted, release, errors = threading.Event(), threading.Event(), []
+
+    def first_writer():
+        try:
+            with transaction.atomic():
+                Dataset.objects.bulk_create([Dataset(tenant=tenant, experiment=experiment, name="train", digest="d1",
+                                                     source_type="s3", source="{}")], ignore_conflicts=True)
+                inserted.set()
+                release.wait(10)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    def second_writer():
+        try:
+            services.run_log_inputs(principal=me, run=run, datasets=[dataset_input()])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    first = threading.Thread(target=first_writer)
+    first.start()
+    assert inserted.wait(10)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    time.sleep(0.5)
+    assert second.is_alive()  # waiting on the first writer's uncommitted row
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    dataset = Dataset.objects.get(experiment=experiment)
+    assert dataset.source == "{}"  # the first writer's description
+    assert list(RunInput.objects.filter(run=run).values_list("dataset_id", flat=True)) == [dataset.pk]
