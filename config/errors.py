@@ -40,6 +40,9 @@ class ModelgateError(Exception):
     code = "INTERNAL_ERROR"
 
     def __init__(self, message: str, *, details: Any = None) -> None:
+        # Messages often quote the client's input; a lone surrogate in it would make the JSON reply itself
+        # unencodable (a 500 instead of this error), so such characters are shown escaped.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.message = message
         self.details = details

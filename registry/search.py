@@ -583,7 +583,7 @@ def page_size(value: Any, *, default: int, maximum: int, what: str = "max_result
         number = int(value)
         if isinstance(value, float) and not value.is_integer():
             raise ValueError
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
         raise InvalidParameter(f"Invalid value {value!r} for parameter '{what}': expected an integer.") from exc
     if number < 1:
         raise InvalidParameter(f"Invalid value {number} for parameter '{what}': must be at least 1.")

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from config.errors import InvalidParameter, NotFound
+from config.validation import is_storable
 from tenants.access import Principal
 
 from . import search
@@ -44,6 +45,8 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
     """The caller's model by name; missing and unreadable give the same 404."""
     if not isinstance(name, str) or not name:
         raise InvalidParameter("Missing value for required parameter 'name'.")
+    if not is_storable(name):  # NUL: no model can have that name (and PostgreSQL would refuse the query)
+        raise _model_not_found(name)
     model = (RegisteredModel.objects.select_related("owner_team", "tenant")
              .filter(tenant=principal.tenant, name=name).first())
     if model is None or effective_level(principal, model) is None or not principal.has_scope("read"):
@@ -66,7 +69,8 @@ def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersio
     model = model_get(principal, name)
     if not isinstance(alias, str) or not alias:
         raise InvalidParameter("Registered model alias name cannot be empty.")
-    row = ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
+    row = (ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
+           if is_storable(alias) else None)
     if row is None:
         raise InvalidParameter(f"Registered model alias {alias} not found.")
     row.version.model = model

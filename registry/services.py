@@ -28,6 +28,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from config.errors import AlreadyExists, Conflict, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
+from config.validation import ascii_digits, check_text, is_storable
 from tenants.access import Principal
 from tenants.models import Role, Team, Tenant
 
@@ -84,6 +85,7 @@ def validate_model_name(name: Any, field: str = "name") -> str:
         raise InvalidParameter(f"Invalid model name '{name}'. Names cannot contain '/', ':' or '@'.")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise InvalidParameter(f"Invalid model name {name!r}. Names cannot contain control characters.")
+    check_text(name, field)
     if _path_not_unique(name):
         raise InvalidParameter(f"Invalid value '{name}' for parameter '{field}': names may be treated as files "
                                f"and must not resolve to other names.")
@@ -104,6 +106,7 @@ def validate_tag(key: Any, value: Any = "", *, check_value: bool = True) -> tupl
         raise InvalidParameter("Tag value cannot be None.")
     if not isinstance(value, str):
         value = str(value)
+    check_text(value, "value")
     if len(value) > MAX_TAG_VALUE_LENGTH:
         raise InvalidParameter(f"Tag value for '{key}' is longer than {MAX_TAG_VALUE_LENGTH} characters.")
     return key, value
@@ -139,6 +142,7 @@ def _description(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidParameter("'description' must be a string.")
+    check_text(value, "description")
     if len(value) > MAX_DESCRIPTION_LENGTH:
         raise InvalidParameter(f"'description' is longer than {MAX_DESCRIPTION_LENGTH} characters.")
     return value
@@ -504,14 +508,14 @@ def _resolve_source(principal: Principal, source: str, run_id: str | None, model
         # The tree's first segment is the experiment number: the caller must be able to read that experiment.
         first = source_path.split("/", 1)[0]
         experiment = (Experiment.objects.filter(tenant=tenant, number=int(first)).first()
-                      if first.isdigit() else None)
+                      if ascii_digits(first) and len(first) < 19 else None)
         if experiment is None or not readable_experiment(experiment):
             raise bad
     else:
         raise bad
 
     if run_id:
-        given = Run.objects.filter(tenant=tenant, run_id=str(run_id)).first()
+        given = Run.objects.filter(tenant=tenant, run_id=str(run_id)).first() if is_storable(str(run_id)) else None
         if given is None:
             raise InvalidParameter(f"Run with id={run_id} not found")
         run = given
@@ -535,6 +539,8 @@ def model_version_create(*, principal: Principal, model: RegisteredModel, source
         raise InvalidParameter("Missing value for required parameter 'source'.")
     if len(source) > 1000:
         raise InvalidParameter("'source' is longer than 1000 characters.")
+    check_text(source, "source")
+    run_link = check_text(str(run_link or ""), "run_link")
     description = _description(description)
     clean_tags = dict(validate_tag(k, v) for k, v in (tags or {}).items())
     # Parent row first: the version counter lives on it, so numbers are allocated one at a time, never reused.

@@ -29,6 +29,8 @@ class _TagsField(forms.Field):
             key, sep, tag_value = str(item).partition(":")
             if not sep or not key:
                 raise forms.ValidationError(f"Invalid tag filter {item!r}: use 'key:value'.")
+            if "\x00" in item:  # PostgreSQL refuses NUL in a query: a database error, not "no match"
+                raise forms.ValidationError("Invalid tag filter: NUL characters are not allowed.")
             pairs.append((key, tag_value))
         return pairs
 

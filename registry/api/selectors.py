@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from config.errors import NotFound
+from config.validation import is_storable
 from registry import permissions
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
 from tenants.access import Principal
@@ -41,7 +42,7 @@ def version_for_output(version: ModelVersion) -> ModelVersion:
 
 def alias_get(model: RegisteredModel, alias: str) -> ModelAlias:
     """An alias of a readable model; a missing one is a 404 (a REST resource, unlike MLflow's 400)."""
-    row = (
+    row = None if not is_storable(alias) else (  # a NUL alias names nothing (PostgreSQL would refuse it)
         ModelAlias.objects.filter(model=model, alias=alias)
         .select_related("model__tenant", "version__model")
         .prefetch_related("version__tags", "version__aliases")

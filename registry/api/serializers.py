@@ -64,7 +64,7 @@ class ExpectedVersionField(serializers.Field):
             self.fail("invalid")
         try:
             number = int(data)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 parses as an infinite float
             self.fail("invalid")
         if number < 0 or (isinstance(data, float) and not data.is_integer()):
             self.fail("invalid")

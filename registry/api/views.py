@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from config.errors import Conflict, InvalidParameter
 from config.pagination import Pagination
+from config.validation import ascii_digits
 from registry import permissions, selectors, services
 from registry.models import ModelVersion, RegisteredModel, Stage
 from tenants.api import TenantAPIView
@@ -367,7 +368,7 @@ def _expected_version(request: HttpRequest, body_value: int | None) -> int | Non
     expected = body_value
     header = _if_match(request)
     if header is not None:
-        if not header.isdigit():
+        if not ascii_digits(header):
             raise InvalidParameter(f"If-Match {header!r} must be the version the alias points to now.")
         if expected is not None and expected != int(header):
             raise InvalidParameter("If-Match and expected_version disagree.")
@@ -428,7 +429,7 @@ class ResolveView(TenantAPIView):
             raise InvalidParameter("Give exactly one of 'alias', 'stage' or 'version'.")
         kwargs: dict[str, Any] = {}
         if "version" in given:
-            if not given["version"].isdigit() or int(given["version"]) < 1:
+            if not ascii_digits(given["version"]) or int(given["version"]) < 1:
                 raise InvalidParameter(f"Invalid version {given['version']!r}: expected a positive integer.")
             kwargs["version"] = int(given["version"])
         elif "stage" in given:

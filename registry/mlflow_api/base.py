@@ -19,6 +19,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from config.errors import EndpointNotFound, InvalidParameter
+from config.validation import check_json, check_text
 from tenants.access import Principal
 from tenants.api import TenantAPIView
 
@@ -63,11 +64,15 @@ class Call:
         self.tenant = principal.tenant
         self.user = principal.user
         self.path_args = path_args
+        for key, value in path_args.items():
+            check_text(value, key)
+        self._query = request.query_params
+        for key, values in self._query.lists():  # %00 decodes to NUL (surrogates cannot arrive this way)
+            for value in values:
+                check_text(value, key)
         if request.method in ("GET", "HEAD"):
-            self._query = request.query_params
             self._body: dict[str, Any] = {}
         else:
-            self._query = request.query_params
             data = request.data if request.body else {}
             if not isinstance(data, dict):
                 raise InvalidParameter("The request body must be a JSON object.")
@@ -138,9 +143,14 @@ class MlflowJSONParser(JSONParser):
         if not raw:
             return {}
         try:
-            return json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidParameter(f"Malformed JSON request body: {exc}") from exc
+        except RecursionError as exc:  # `[[[[…` thousands deep exhausts the decoder's stack: the body is at fault
+            raise InvalidParameter("Malformed JSON request body: nested too deeply.") from exc
+        # Strings PostgreSQL cannot hold (NUL, lone surrogates) are refused here, once for every handler, instead
+        # of surfacing as a database error (a 500 the client would retry) wherever a field reaches a query.
+        return check_json(data)
 
 
 class MlflowApiView(TenantAPIView):

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from config.errors import InvalidParameter
 from config.pagination import Pagination
+from config.validation import check_text
 from registry import permissions
 from registry.api.serializers import ErrorOutput, GrantsDocument, GrantSerializer
 from registry.mlflow_api.base import json_double
@@ -147,7 +148,7 @@ class ExperimentListView(TenantAPIView, generics.GenericAPIView):
             lifecycle_stage__in=selectors.lifecycle_stages(params.get("view_type"))
         )
         if params.get("name"):
-            qs = qs.filter(name__icontains=params["name"])
+            qs = qs.filter(name__icontains=check_text(params["name"], "name"))  # NUL: 400, not a database error
         return qs.select_related("owner_team").prefetch_related("tags").order_by("-creation_time", "number")
 
     @extend_schema(tags=[TAG], operation_id="experiments_list", parameters=[

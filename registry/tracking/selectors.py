@@ -9,6 +9,7 @@ from django.db.models import CharField, Exists, F, OuterRef, Prefetch, QuerySet,
 from django.db.models.functions import Cast
 
 from config.errors import InvalidParameter, NotFound
+from config.validation import ascii_digits
 from registry import search
 from registry.artifacts import immediate_children
 from registry.permissions import effective_level, readable, require
@@ -72,7 +73,7 @@ def can_read(principal: Principal, experiment: Experiment) -> bool:
 
 def parse_experiment_number(experiment_id: Any) -> int | None:
     text = str(experiment_id).strip() if experiment_id is not None else ""
-    if not text.isdigit() or len(text) > 18:
+    if not ascii_digits(text) or len(text) > 18:  # isdigit() alone admits "²", which int() refuses
         return None
     return int(text)
 
@@ -352,7 +353,7 @@ def registry_version_for_artifacts(principal: Principal, model_pk: Any, version:
     `_registry/<model pk>/<version>/`); anything else is a 404."""
     from registry.models import ModelVersion, VersionStatus
 
-    if not str(model_pk).isdigit() or not str(version).isdigit() or len(str(model_pk)) > 18 \
+    if not ascii_digits(str(model_pk)) or not ascii_digits(str(version)) or len(str(model_pk)) > 18 \
             or len(str(version)) > 9:
         raise NotFound("Model version artifacts not found.")
     found = (ModelVersion.objects.select_related("model")

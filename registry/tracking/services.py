@@ -28,6 +28,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
+from config.validation import ascii_digits
 from registry import audit
 from registry.permissions import grants_of, parse_grants, replace_grants, require
 from tenants.access import Principal
@@ -1052,7 +1053,7 @@ def artifact_experiment(principal: Principal, path: str, level: str):
 
     first = path.split("/", 1)[0]
     experiment = (Experiment.objects.filter(tenant=principal.tenant, number=int(first)).first()
-                  if first.isdigit() and len(first) < 19 else None)
+                  if ascii_digits(first) and len(first) < 19 else None)
     if experiment is None:
         raise NotFound(f"No artifact at '{path}'.")
     require_experiment(principal, experiment, level, action="write artifacts" if level != "read" else "read artifacts")
