@@ -51,6 +51,11 @@ BAD_LIST_ITEMS: list[Any] = [
     {"key": "m", "value": 1, "timestamp": "soon", "step": 1.5},
     {"key": "m", "value": [1], "timestamp": None, "step": None},
     {"dataset": None}, {"dataset": {"name": 1, "digest": []}}, {"model_id": 1}, {"model_id": "m-" + "0" * 32},
+    {"dataset": {"name": "n" * 600, "digest": "d" * 100, "source_type": "s" * 100, "source": "x" * 70_000},
+     "tags": [{"key": "k" * 300, "value": "v" * 600}]},
+    {"dataset": {"name": "n", "digest": "d", "source_type": "local", "source": "{}", "schema": 5, "profile": []}},
+    {"dataset": {"name": "n", "digest": "d", "source_type": "local", "source": "{}"}, "tags": "x"},
+    {"field_name": "\x00", "ascending": "yes"}, {"field_name": "metrics.m", "dataset_name": 1},
 ]
 BAD_BODIES: list[tuple[str, bytes]] = [
     ("non-json", b"this is not json"),
@@ -260,7 +265,7 @@ def baseline(route: str, fx: Fixtures) -> dict[str, Any]:
         "mlflow/logged-models/search": {"experiment_ids": [exp], "filter": "name = 'lm'", "max_results": 5,
                                         "order_by": [{"field_name": "creation_time", "ascending": True}],
                                         "page_token": None},
-        "mlflow/logged-models/{model_id}": {"status": "READY"},
+        "mlflow/logged-models/{model_id}": {"status": "LOGGED_MODEL_READY"},
         "mlflow/logged-models/{model_id}/tags": {"tags": tag},
         "mlflow/logged-models/{model_id}/tags/{tag_key}": {},
         "mlflow/registered-models/create": {"name": f"fz-{uuid.uuid4().hex[:8]}", "description": "d", "tags": tag},
@@ -318,11 +323,27 @@ def setup(fz: Fuzzer) -> Fixtures:
     ok("POST", "mlflow/runs/log-metric", {"run_id": fx.run_id, "key": "m", "value": 1.0, "timestamp": 1})
     fx.logged_model_id = ok("POST", "mlflow/logged-models",
                             {"experiment_id": fx.experiment_id, "source_run_id": fx.run_id})["model"]["info"]["model_id"]
+    # A file under the run's `model/`, so the version registers READY (stage moves and aliases need READY).
+    upload = fz.send("PUT", f"api/2.0/mlflow-artifacts/artifacts/{fx.experiment_id}/{fx.run_id}/artifacts/model/"
+                     "MLmodel", what="setup", body=b"flavors: {}\n")
+    if upload is None or upload.status_code != 200:
+        raise SystemExit(f"setup failed: artifact upload: {upload.status_code if upload is not None else '-'}")
     fx.model_name = f"fz-{uuid.uuid4().hex[:8]}"
     ok("POST", "mlflow/registered-models/create", {"name": fx.model_name})
     fx.version = ok("POST", "mlflow/model-versions/create",
                     {"name": fx.model_name, "source": f"runs:/{fx.run_id}/model", "run_id": fx.run_id}
                     )["model_version"]["version"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # registration runs in a Celery worker
+        status = ok("GET", "mlflow/model-versions/get", {"name": fx.model_name, "version": fx.version}
+                    )["model_version"]["status"]
+        if status != "PENDING_REGISTRATION":
+            break
+        time.sleep(0.2)
+    if status != "READY":
+        print(f"setup: version {fx.version} is {status} (is a worker running?): stage and alias routes reach less")
+    else:
+        ok("POST", "mlflow/registered-models/alias", {"name": fx.model_name, "alias": "a1", "version": fx.version})
     return fx
 
 
