@@ -243,3 +243,14 @@ def test_oversized_values_and_integers_beyond_bigint_are_400s(client, objects, m
 @pytest.mark.parametrize("raw", ["[1, 2]", '"name"', "42", "null", "{", "not json", '{"name": "\xe9"}'.encode("latin-1")])
 def test_a_body_that_is_not_a_json_object_is_a_400(client, objects, raw):
     _client_error(_raw(client, "post", f"{MLFLOW}/registered-models/create", raw))
+
+
+# --- a '%' in a list filter: django-filter formats the error message with `%`, a TypeError was a 500 ---------------
+
+
+@pytest.mark.parametrize("query", [{"tag": "50%"}, {"tag": "%s%d"}, {"stage": "100%"}, {"stage": "%(x)s"}])
+def test_a_percent_sign_in_a_bad_list_filter_is_a_400(client, objects, query):
+    body = _client_error(client.get(f"{NATIVE}/models/", query))
+    assert next(iter(query.values())) in body["message"]
+    if "stage" in query:
+        _client_error(client.get(f"{NATIVE}/models/churn/versions/", query))

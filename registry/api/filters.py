@@ -15,7 +15,10 @@ def _canonical_stage(value: str) -> str:
     for stage in Stage.values:
         if stage.lower() == value.strip().lower():
             return stage
-    raise forms.ValidationError(f"Unknown stage {value!r}: use one of {', '.join(Stage.values)}.")
+    # The client's text goes in `params`, never into the message itself: django-filter formats the message with
+    # `%`, so a '%' in the input would break it (TypeError, a 500).
+    raise forms.ValidationError("Unknown stage %(value)r: use one of %(stages)s.",
+                                params={"value": value, "stages": ", ".join(Stage.values)})
 
 
 class _TagsField(forms.Field):
@@ -28,7 +31,7 @@ class _TagsField(forms.Field):
         for item in value or []:
             key, sep, tag_value = str(item).partition(":")
             if not sep or not key:
-                raise forms.ValidationError(f"Invalid tag filter {item!r}: use 'key:value'.")
+                raise forms.ValidationError("Invalid tag filter %(item)r: use 'key:value'.", params={"item": item})
             if "\x00" in item:  # PostgreSQL refuses NUL in a query: a database error, not "no match"
                 raise forms.ValidationError("Invalid tag filter: NUL characters are not allowed.")
             pairs.append((key, tag_value))
