@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -56,10 +56,15 @@ class TenantOutput(serializers.ModelSerializer):
         fields = ["slug", "name", "status", "quota_storage_bytes", "quota_models", "members_read_all", "created_at"]
 
 
+class TenantListOutput(serializers.Serializer):
+    tenants = TenantOutput(many=True)
+
+
 class TenantListView(APIView):
     """All tenants: platform admins only (superusers)."""
 
-    @extend_schema(responses=TenantOutput(many=True))
+    @extend_schema(responses={200: TenantListOutput,
+                              403: OpenApiResponse(description="PERMISSION_DENIED: platform admins only.")})
     def get(self, request):
         if not request.user.is_superuser or isinstance(request.auth, ApiToken) and "admin" not in request.auth.scopes:
             raise PermissionDenied("Only platform admins can list tenants.")
