@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from accounts.models import SCOPES, ApiToken
 from config.errors import NotFound, PermissionDenied, TenantSuspended, Unauthenticated
+from config.validation import is_storable
 
 from .models import Membership, Role, Team, TeamMembership, Tenant
 
@@ -61,7 +62,8 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
     slug = getattr(request, "tenant_slug", None)
     if user is None or not getattr(user, "is_authenticated", False):
         raise Unauthenticated("Authentication required.")
-    tenant = Tenant.objects.filter(slug=slug).first() if slug else None
+    # A slug PostgreSQL cannot compare (NUL from `/t/%00/`) names no tenant: a 404, not a database error.
+    tenant = Tenant.objects.filter(slug=slug).first() if slug and is_storable(slug) else None
     if tenant is None:
         raise tenant_not_found(slug)
     if token is not None and token.tenant_id != tenant.pk:

@@ -269,3 +269,12 @@ def test_the_tenant_list_matches_its_documented_shape(client, django_user_model,
     admin = client_for(None)
     admin.force_login(django_user_model.objects.create_superuser(username="root", password="root-pw-123"))
     assert [t["slug"] for t in admin.get("/api/v1/tenants/").json()["tenants"]] == ["acme"]
+
+
+# --- a NUL in the tenant segment of the URL: the tenant lookup was a DataError, a 500 -------------------------------
+
+
+@pytest.mark.parametrize("url", ["/t/a%00b/api/v1/me", "/t/%00/api/2.0/mlflow/experiments/search",
+                                 "/t/acme%00/api/2.0/mlflow-artifacts/artifacts?path=1", "/t/%00/api/v1/models/"])
+def test_a_nul_in_the_tenant_segment_names_no_tenant(client, url):
+    _client_error(client.get(url), 404, "RESOURCE_DOES_NOT_EXIST")
