@@ -423,6 +423,25 @@ def fuzz_artifacts(fz: Fuzzer, fx: Fixtures) -> None:
             body=b"data", headers={"Content-Length": "abc"})
 
 
+def fuzz_tenant_segment(fz: Fuzzer, fx: Fixtures) -> None:
+    """Junk where the tenant goes: `/t/<junk>/…` must be a JSON 404, whatever the junk."""
+    for junk in ["%00", f"{fz.tenant}%00", "%ED%A0%80", "%C2%B2", "x" * 1000, "..", "%2e%2e", "%20", "%FF"]:
+        for path, query in [("api/2.0/mlflow/experiments/get", f"experiment_id={fx.experiment_id}"),
+                            ("api/2.0/mlflow/registered-models/get", f"name={fx.model_name}"),
+                            ("api/2.0/mlflow-artifacts/artifacts", f"path={fx.experiment_id}"),
+                            ("api/v1/me", ""), ("api/v1/models/", "")]:
+            url = f"{fz.base}/t/{junk}/{path}"
+            fz.sent += 1
+            try:
+                response = fz.session.get(url + (f"?{query}" if query else ""), timeout=60,
+                                          headers={"Authorization": f"Bearer {fz.token}"})
+            except requests.RequestException as exc:
+                fz.failures.append(Failure("GET", url, "tenant segment", 0, f"connection failed: {exc}"))
+                continue
+            fz.statuses[response.status_code] = fz.statuses.get(response.status_code, 0) + 1
+            fz.check("GET", url, f"tenant segment {junk[:20]!r}", None, response)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="http://127.0.0.1:PORT (loopback only)")
@@ -450,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         fuzz_route(fz, fx, version, method, route)
     if not args.only or "artifact" in args.only:
         fuzz_artifacts(fz, fx)
+    if not args.only:
+        fuzz_tenant_segment(fz, fx)
 
     elapsed = time.monotonic() - started
     print(f"seed {seed}: {fz.sent} requests in {elapsed:.0f}s over {len(routes)} routes; statuses "
