@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
@@ -33,6 +34,17 @@ urlpatterns = [
 ]
 
 
+def handler400(request, exception=None):
+    """Django's own refusals (SuspiciousOperation), before any view runs: above all a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE. Without this they are an HTML page with no error code."""
+    from django.core.exceptions import RequestDataTooBig
+
+    if isinstance(exception, RequestDataTooBig):
+        message = f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        return JsonResponse({"error_code": "INVALID_PARAMETER_VALUE", "message": message}, status=400)
+    return JsonResponse({"error_code": "BAD_REQUEST", "message": "Bad request."}, status=400)
+
+
 def handler404(request, exception=None):
     return JsonResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": f"No endpoint at {request.path}."},
                         status=404)
@@ -42,4 +54,4 @@ def handler500(request):
     return JsonResponse({"error_code": "INTERNAL_ERROR", "message": "Internal server error."}, status=500)
 
 
-__all__ = ["urlpatterns", "handler404", "handler500", "re_path"]
+__all__ = ["urlpatterns", "handler400", "handler404", "handler500", "re_path"]

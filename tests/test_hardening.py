@@ -278,3 +278,14 @@ def test_the_tenant_list_matches_its_documented_shape(client, django_user_model,
                                  "/t/acme%00/api/2.0/mlflow-artifacts/artifacts?path=1", "/t/%00/api/v1/models/"])
 def test_a_nul_in_the_tenant_segment_names_no_tenant(client, url):
     _client_error(client.get(url), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+# --- a body over DATA_UPLOAD_MAX_MEMORY_SIZE: Django's HTML 400 page had no error code ------------------------------
+
+
+def test_a_body_over_the_upload_limit_is_a_json_400(client, objects, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    raw = json.dumps({"name": "x" * 2000})
+    body = _client_error(_raw(client, "post", f"{MLFLOW}/experiments/create", raw))
+    assert "1000 bytes" in body["message"]
+    _client_error(_raw(client, "post", f"{NATIVE}/models/", raw))
