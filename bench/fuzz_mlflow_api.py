@@ -18,6 +18,7 @@ when a request broke the promise; the failures are printed, one line each, with 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -81,6 +82,10 @@ BAD_FILTERS = [
     "attributes.status IN ('RUNNING'", "datasets.name = 'd'", "metrics.`m` >= -1e308", "run_name ILIKE '_%'",
     "creation_timestamp > 2e63", "last_updated_timestamp < 1.5", "params.`` = 'x'", "tags.`a\x00` = 'b'",
 ]
+# Page tokens that decode (base64 JSON) to offsets no server made: past bigint, negative, not a number.
+BAD_PAGE_TOKENS = [base64.b64encode(json.dumps(v).encode()).decode() for v in
+                   ({"offset": 10**30}, {"offset": 2**63}, {"offset": -1}, {"offset": 1e300}, {"offset": "1"},
+                    {"offset": None}, [1], "x", {"offset": 2**53 + 1})]
 FRONT_SERVER_STATUSES = (400, 414, 431)
 BAD_QUERY_STRINGS = [
     "max_results=-1", "max_results=99999999999999999999999", "max_results=abc", "max_results=1e3",
@@ -384,6 +389,10 @@ def fuzz_route(fz: Fuzzer, fx: Fixtures, version: str, method: str, route: str) 
         if fz.exhausted():
             return
         fz.call(method, path, mutated, what=f"{what} {label}", version=version)
+    if "page_token" in params:
+        for token in BAD_PAGE_TOKENS:
+            fz.call(method, path, {**params, "page_token": token}, what=f"{what} page_token={token[:30]}",
+                    version=version)
     if "filter" in params:
         for bad_filter in BAD_FILTERS:
             fz.call(method, path, {**params, "filter": bad_filter}, what=f"{what} filter={_short(bad_filter)}",

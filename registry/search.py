@@ -560,6 +560,9 @@ def encode_page_token(offset: int) -> str:
     return base64.b64encode(json.dumps({"offset": int(offset)}).encode()).decode()
 
 
+MAX_PAGE_OFFSET = 2**53  # far beyond any result set; offset + page size still fits a bigint
+
+
 def decode_page_token(token: str | None) -> int:
     """The offset in a page token (0 for none). A token we did not make is a 400, never a 500."""
     if token in (None, ""):
@@ -571,7 +574,8 @@ def decode_page_token(token: str | None) -> int:
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise InvalidParameter("Invalid page token, could not base64-decode.") from exc
     offset = data.get("offset") if isinstance(data, dict) else None
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    # Bounded: a forged offset past PostgreSQL's bigint would be a database error (OFFSET out of range), a 500.
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_PAGE_OFFSET:
         raise InvalidParameter("Invalid page token: bad offset.")
     return offset
 

@@ -289,3 +289,20 @@ def test_a_body_over_the_upload_limit_is_a_json_400(client, objects, settings):
     body = _client_error(_raw(client, "post", f"{MLFLOW}/experiments/create", raw))
     assert "1000 bytes" in body["message"]
     _client_error(_raw(client, "post", f"{NATIVE}/models/", raw))
+
+
+# --- a forged page token whose offset is past bigint: OFFSET out of range was a database error, a 500 --------------
+
+
+@pytest.mark.parametrize("path", ["registered-models/search", "model-versions/search", "experiments/search",
+                                  "runs/search", "logged-models/search"])
+def test_a_page_token_with_an_offset_beyond_bigint_is_a_400(client, objects, path):
+    import base64
+
+    for offset in (10**30, 2**63, -1):
+        token = base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+        body = {"experiment_ids": [objects["experiment_id"]], "page_token": token}
+        _client_error(client.post(f"{MLFLOW}/{path}", body, format="json"))
+    token = base64.b64encode(json.dumps({"offset": 10**30}).encode()).decode()
+    _client_error(client.get(f"{MLFLOW}/metrics/get-history",
+                             {"run_id": objects["run_id"], "metric_key": "m", "page_token": token}))
