@@ -39,7 +39,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 # Values of the wrong type, shape or size for any field.
 BAD_VALUES: list[Any] = [
-    None, True, False, 0, -1, 1.5, -(2**63) - 1, 2**63, 2**64, 10**30, 1e308, -1e308, math.nan, math.inf,
+    None, True, False, 0, -1, 1.5, -(2**63) - 1, 2**63, 2**64, 10**30, 10**400, -(10**400), 1e308, -1e308,
+    math.nan, math.inf,
     "", " ", "x" * 251, "x" * 501, "x" * 70_000, "\x00", "a\x00b", "\ud800", "é☃😀", "NaN", "-Infinity",
     "1e400", "../../etc/passwd", "/abs", "%00", "' OR 1=1 --", "9" * 40, "-1", "²", "٣",
     [], [1, 2], ["a"], [None], [{}], {}, {"a": 1}, {"key": None}, [[[]]],

@@ -306,3 +306,18 @@ def test_a_page_token_with_an_offset_beyond_bigint_is_a_400(client, objects, pat
     token = base64.b64encode(json.dumps({"offset": 10**30}).encode()).decode()
     _client_error(client.get(f"{MLFLOW}/metrics/get-history",
                              {"run_id": objects["run_id"], "metric_key": "m", "page_token": token}))
+
+
+# --- a metric value that is an integer too large for a double: float(int) raised OverflowError, a 500 --------------
+
+
+def test_a_metric_value_beyond_double_range_is_a_400(client, objects):
+    huge = "9" * 400  # a JSON integer literal: json gives an int, and float() of it overflows
+    rid = objects["run_id"]
+    for path, raw in [("runs/log-metric", f'{{"run_id": "{rid}", "key": "m", "value": {huge}, "timestamp": 1}}'),
+                      ("runs/log-batch", f'{{"run_id": "{rid}", "metrics": [{{"key": "m", "value": -{huge}, '
+                                         f'"timestamp": 1}}]}}')]:
+        assert "double" in _client_error(_raw(client, "post", f"{MLFLOW}/{path}", raw))["message"]
+    # A float literal past the range is infinity, as JSON parsers (and MLflow) read it: kept, like any ±inf.
+    _ok(_raw(client, "post", f"{MLFLOW}/runs/log-metric", f'{{"run_id": "{rid}", "key": "m", "value": 1e400, '
+                                                          f'"timestamp": 1}}'))

@@ -133,8 +133,14 @@ def parse_double(value: Any, what: str = "value") -> float:
     """A metric value: a JSON number, or MLflow's strings for NaN and ±inf."""
     if isinstance(value, bool) or value is None:
         raise InvalidParameter(f"Missing or invalid value for parameter '{what}': expected a number.")
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # a 400-digit integer literal: no double holds it
+            raise InvalidParameter(f"Invalid value for parameter '{what}': the integer is out of range for a "
+                                   f"double.") from None
     if isinstance(value, str):
         text = value.strip()
         special = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf,
