@@ -40,9 +40,13 @@ class ServiceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Tokens")
     def tokens(self, obj: ServiceAccount) -> str:
         rows = ApiToken.objects.filter(user=obj.user).order_by("-created_at")
-        return ", ".join(
-            f"{t.prefix}… ({'revoked' if t.is_revoked else 'expired' if t.is_expired else 'active'})" for t in rows
-        ) or "none"
+        return (
+            ", ".join(
+                f"{t.prefix}… ({'revoked' if t.is_revoked else 'expired' if t.is_expired else 'active'})"
+                for t in rows
+            )
+            or "none"
+        )
 
     @admin.action(description="Revoke every token of the selected service accounts", permissions=["view"])
     def revoke_tokens(self, request, queryset):
@@ -60,7 +64,17 @@ class ApiTokenAdmin(ServiceAdmin):
     list_display = ["prefix", "user", "tenant", "name", "scopes", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["tenant", "revoked_at"]
     search_fields = ["prefix", "user__username", "name"]
-    fields = ["prefix", "user", "tenant", "name", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    fields = [
+        "prefix",
+        "user",
+        "tenant",
+        "name",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     readonly_fields = fields
     actions = ["revoke"]
 

@@ -52,7 +52,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token.is_revoked:
             raise exceptions.AuthenticationFailed(f"Token {token.prefix}… has been revoked.")
         if token.is_expired:
-            raise exceptions.AuthenticationFailed(f"Token {token.prefix}… expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}.")
+            raise exceptions.AuthenticationFailed(
+                f"Token {token.prefix}… expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}."
+            )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
         now = timezone.now()

@@ -19,13 +19,17 @@ class User(AbstractUser):
 
 
 class ServiceAccount(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account"
+    )
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="service_accounts")
     team = models.ForeignKey(
         "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="service_accounts"
     )
     name = models.CharField(max_length=100)
-    role = models.CharField(max_length=16, choices=[("admin", "admin"), ("member", "member"), ("viewer", "viewer")])
+    role = models.CharField(
+        max_length=16, choices=[("admin", "admin"), ("member", "member"), ("viewer", "viewer")]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,7 +52,6 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,7 +6,9 @@ from tenants.models import Team
 
 def me_payload(principal: Principal) -> dict:
     user = principal.user
-    teams = list(Team.objects.filter(pk__in=principal.team_ids).order_by("slug").values_list("slug", flat=True))
+    teams = list(
+        Team.objects.filter(pk__in=principal.team_ids).order_by("slug").values_list("slug", flat=True)
+    )
     from accounts.models import SCOPES
 
     return {

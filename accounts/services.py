@@ -57,12 +57,22 @@ def user_get(username: str):
 
 
 @transaction.atomic(durable=True)
-def user_create(*, username: str, tenant: Tenant, role: str, teams: list[Team] = (), password: str | None = None,
-                email: str = "", actor=None):
+def user_create(
+    *,
+    username: str,
+    tenant: Tenant,
+    role: str,
+    teams: list[Team] = (),
+    password: str | None = None,
+    email: str = "",
+    actor=None,
+):
     """Create a user in a tenant. An existing user is added to the tenant (a person can belong to several)."""
     _validate_role(role)
     if not USERNAME_RE.match(username or ""):
-        raise InvalidParameter(f"Invalid username {username!r}: letters, digits and @ . + - _ only, 1-150 characters.")
+        raise InvalidParameter(
+            f"Invalid username {username!r}: letters, digits and @ . + - _ only, 1-150 characters."
+        )
     if password is not None and len(password) < 8:
         raise InvalidParameter("The password must have at least 8 characters.")
     user = User.objects.filter(username=username).first()
@@ -77,7 +87,9 @@ def user_create(*, username: str, tenant: Tenant, role: str, teams: list[Team] =
                 user.save()
         except IntegrityError as exc:
             raise AlreadyExists(f"User '{username}' already exists.") from exc
-        audit.record(tenant=tenant, actor=actor, action="user.created", obj=user, after={"username": username})
+        audit.record(
+            tenant=tenant, actor=actor, action="user.created", obj=user, after={"username": username}
+        )
     else:
         if user.is_service_account:
             raise AlreadyExists(f"'{username}' is a service account.")
@@ -92,8 +104,9 @@ def user_create(*, username: str, tenant: Tenant, role: str, teams: list[Team] =
     return user
 
 
-def _token_issue(*, user, tenant: Tenant, scopes: list[str], name: str = "", expires_at: datetime | None = None,
-                 actor=None) -> tuple[ApiToken, str]:
+def _token_issue(
+    *, user, tenant: Tenant, scopes: list[str], name: str = "", expires_at: datetime | None = None, actor=None
+) -> tuple[ApiToken, str]:
     secret = tokens.generate()
     if expires_at is None:
         expires_at = timezone.now() + timedelta(days=settings.MODELGATE["TOKEN_DEFAULT_DAYS"])
@@ -106,23 +119,45 @@ def _token_issue(*, user, tenant: Tenant, scopes: list[str], name: str = "", exp
         scopes=scopes,
         expires_at=expires_at,
     )
-    audit.record(tenant=tenant, actor=actor, action="token.issued", obj=token,
-                 after={"user": user.username, "prefix": token.prefix, "scopes": scopes,
-                        "expires_at": expires_at.isoformat() if expires_at else None})
+    audit.record(
+        tenant=tenant,
+        actor=actor,
+        action="token.issued",
+        obj=token,
+        after={
+            "user": user.username,
+            "prefix": token.prefix,
+            "scopes": scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return token, secret
 
 
 @transaction.atomic(durable=True)
-def token_issue(*, user, tenant: Tenant, scopes: str | list[str] | None = None, name: str = "",
-                expires_at: datetime | None = None, actor=None) -> tuple[ApiToken, str]:
+def token_issue(
+    *,
+    user,
+    tenant: Tenant,
+    scopes: str | list[str] | None = None,
+    name: str = "",
+    expires_at: datetime | None = None,
+    actor=None,
+) -> tuple[ApiToken, str]:
     """Issue a token for a member of the tenant. Returns the row and the secret, which is never stored."""
     membership = Membership.objects.filter(tenant=tenant, user=user).first()
     if membership is None:
         raise InvalidParameter(f"User '{user.username}' is not a member of tenant '{tenant.slug}'.")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidParameter("The expiry must be in the future.")
-    return _token_issue(user=user, tenant=tenant, scopes=parse_scopes(scopes, role=membership.role), name=name,
-                        expires_at=expires_at, actor=actor)
+    return _token_issue(
+        user=user,
+        tenant=tenant,
+        scopes=parse_scopes(scopes, role=membership.role),
+        name=name,
+        expires_at=expires_at,
+        actor=actor,
+    )
 
 
 @transaction.atomic(durable=True)
@@ -131,14 +166,26 @@ def token_revoke(*, token: ApiToken, actor=None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(tenant=token.tenant, actor=actor, action="token.revoked", obj=token,
-                     after={"prefix": token.prefix, "user": token.user.username})
+        audit.record(
+            tenant=token.tenant,
+            actor=actor,
+            action="token.revoked",
+            obj=token,
+            after={"prefix": token.prefix, "user": token.user.username},
+        )
     return token
 
 
 @transaction.atomic(durable=True)
-def service_account_create(*, tenant: Tenant, name: str, role: str, team: Team | None = None,
-                           scopes: str | list[str] | None = None, actor=None) -> tuple[ServiceAccount, str]:
+def service_account_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    role: str,
+    team: Team | None = None,
+    scopes: str | list[str] | None = None,
+    actor=None,
+) -> tuple[ServiceAccount, str]:
     """Create a service account (a User with a ServiceAccount row) and its first token."""
     _validate_role(role)
     if not SA_NAME_RE.match(name or ""):
@@ -159,8 +206,13 @@ def service_account_create(*, tenant: Tenant, name: str, role: str, team: Team |
             sa = ServiceAccount.objects.create(user=user, tenant=tenant, team=team, name=name, role=role)
     except IntegrityError as exc:
         raise AlreadyExists(f"Service account '{name}' already exists in tenant '{tenant.slug}'.") from exc
-    audit.record(tenant=tenant, actor=actor, action="service_account.created", obj=sa,
-                 after={"name": name, "role": role, "team": team.slug if team else None})
+    audit.record(
+        tenant=tenant,
+        actor=actor,
+        action="service_account.created",
+        obj=sa,
+        after={"name": name, "role": role, "team": team.slug if team else None},
+    )
     tenant_services._membership_set(tenant=tenant, user=user, role=role, actor=actor)
     if team is not None:
         tenant_services._team_member_add(team=team, user=user, actor=actor)

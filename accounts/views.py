@@ -53,7 +53,15 @@ def _default_tenant_slug(request) -> str | None:
 class TenantOutput(serializers.ModelSerializer):
     class Meta:
         model = Tenant
-        fields = ["slug", "name", "status", "quota_storage_bytes", "quota_models", "members_read_all", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "status",
+            "quota_storage_bytes",
+            "quota_models",
+            "members_read_all",
+            "created_at",
+        ]
 
 
 class TenantListOutput(serializers.Serializer):
@@ -63,10 +71,18 @@ class TenantListOutput(serializers.Serializer):
 class TenantListView(APIView):
     """All tenants: platform admins only (superusers)."""
 
-    @extend_schema(responses={200: TenantListOutput,
-                              403: OpenApiResponse(description="PERMISSION_DENIED: platform admins only.")})
+    @extend_schema(
+        responses={
+            200: TenantListOutput,
+            403: OpenApiResponse(description="PERMISSION_DENIED: platform admins only."),
+        }
+    )
     def get(self, request):
-        if not request.user.is_superuser or isinstance(request.auth, ApiToken) and "admin" not in request.auth.scopes:
+        if (
+            not request.user.is_superuser
+            or isinstance(request.auth, ApiToken)
+            and "admin" not in request.auth.scopes
+        ):
             raise PermissionDenied("Only platform admins can list tenants.")
         return Response({"tenants": TenantOutput(Tenant.objects.order_by("slug"), many=True).data})
 

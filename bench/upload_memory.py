@@ -35,7 +35,9 @@ def free_port() -> int:
 
 
 def manage(*args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     return out.stdout
 
 
@@ -72,9 +74,21 @@ def main() -> int:
     token = manage("create_service_account", slug, "bench", "--role", "admin").strip().splitlines()[-1]
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--timeout", "600"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "600",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}/t/{slug}"
@@ -87,25 +101,36 @@ def main() -> int:
                 time.sleep(0.1)
         worker = worker_pids(proc.pid)[0]
         # Warm up imports and connections first, so the baseline is the steady state.
-        requests.put(f"{base}/api/2.0/mlflow-artifacts/artifacts/0/warm/artifacts/x", data=b"x", headers=headers,
-                     timeout=60).raise_for_status()
+        requests.put(
+            f"{base}/api/2.0/mlflow-artifacts/artifacts/0/warm/artifacts/x",
+            data=b"x",
+            headers=headers,
+            timeout=60,
+        ).raise_for_status()
         baseline = peak_rss_mib(worker)
         print(f"baseline peak RSS {baseline:.1f} MiB")
         for size_mib in (int(s) for s in args.sizes.split(",")):
             path = f"0/bench/artifacts/file-{size_mib}.bin"
             started = time.monotonic()
-            requests.put(f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}", data=body(size_mib * MIB),
-                         headers=headers, timeout=600).raise_for_status()
+            requests.put(
+                f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}",
+                data=body(size_mib * MIB),
+                headers=headers,
+                timeout=600,
+            ).raise_for_status()
             up = time.monotonic() - started
             started = time.monotonic()
-            with requests.get(f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}", headers=headers, stream=True,
-                              timeout=600) as res:
+            with requests.get(
+                f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}", headers=headers, stream=True, timeout=600
+            ) as res:
                 res.raise_for_status()
                 received = sum(len(c) for c in res.iter_content(MIB))
             down = time.monotonic() - started
             assert received == size_mib * MIB, received
-            print(f"{size_mib:>6} MiB  up {size_mib / up:7.1f} MiB/s  down {size_mib / down:7.1f} MiB/s  "
-                  f"peak RSS {peak_rss_mib(worker):.1f} MiB")
+            print(
+                f"{size_mib:>6} MiB  up {size_mib / up:7.1f} MiB/s  down {size_mib / down:7.1f} MiB/s  "
+                f"peak RSS {peak_rss_mib(worker):.1f} MiB"
+            )
         growth = peak_rss_mib(worker) - baseline
         print(f"peak RSS growth over the run: {growth:.1f} MiB (limit {args.max_growth_mib} MiB)")
         return 0 if growth <= args.max_growth_mib else 1

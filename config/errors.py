@@ -103,8 +103,10 @@ def error_response(code: str, message: str, details: Any = None) -> Response:
 
 def _flatten_validation(detail: Any, prefix: str = "") -> str:
     if isinstance(detail, dict):
-        return "; ".join(_flatten_validation(v, f"{prefix}{k}: " if k != "non_field_errors" else prefix)
-                         for k, v in detail.items())
+        return "; ".join(
+            _flatten_validation(v, f"{prefix}{k}: " if k != "non_field_errors" else prefix)
+            for k, v in detail.items()
+        )
     if isinstance(detail, list):
         return "; ".join(_flatten_validation(v, prefix) for v in detail)
     return f"{prefix}{detail}"

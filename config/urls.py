@@ -46,8 +46,9 @@ def handler400(request, exception=None):
 
 
 def handler404(request, exception=None):
-    return JsonResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": f"No endpoint at {request.path}."},
-                        status=404)
+    return JsonResponse(
+        {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No endpoint at {request.path}."}, status=404
+    )
 
 
 def handler500(request):

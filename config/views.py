@@ -13,10 +13,17 @@ from tenants.models import Membership
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     base = request.build_absolute_uri("/").rstrip("/")
-    memberships = Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__slug")
+    memberships = (
+        Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__slug")
+    )
     tenants = [
-        {"slug": m.tenant.slug, "name": m.tenant.name, "role": m.role, "suspended": m.tenant.is_suspended,
-         "tracking_uri": f"{base}/t/{m.tenant.slug}"}
+        {
+            "slug": m.tenant.slug,
+            "name": m.tenant.name,
+            "role": m.role,
+            "suspended": m.tenant.is_suspended,
+            "tracking_uri": f"{base}/t/{m.tenant.slug}",
+        }
         for m in memberships
     ]
     return render(request, "home.html", {"tenants": tenants, "base": base})

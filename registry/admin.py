@@ -77,8 +77,16 @@ class RegisteredModelAdmin(PlatformAdminOnly, ServiceAdmin):
     list_display = ["name", "tenant", "owner_team", "last_version", "created_by"]
     list_filter = ["tenant"]
     search_fields = ["name", "tenant__slug", "owner_team__slug"]
-    fields = ["tenant", "name", "description", "owner_team", "created_by", "last_version",
-              "creation_timestamp", "last_updated_timestamp"]
+    fields = [
+        "tenant",
+        "name",
+        "description",
+        "owner_team",
+        "created_by",
+        "last_version",
+        "creation_timestamp",
+        "last_updated_timestamp",
+    ]
     inlines = [TagInline, VersionInline, AliasInline]
     list_select_related = ["tenant", "owner_team", "created_by"]
 
@@ -89,7 +97,9 @@ class RegisteredModelAdmin(PlatformAdminOnly, ServiceAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             saved = services.registered_model_create(
-                principal=_principal(request, obj.tenant), name=obj.name, description=obj.description,
+                principal=_principal(request, obj.tenant),
+                name=obj.name,
+                description=obj.description,
                 owner_team=obj.owner_team,
             )
             obj.pk = saved.pk
@@ -131,7 +141,8 @@ class FileInline(ReadOnlyInline):
 
 class VersionForm(forms.ModelForm):
     archive_existing_versions = forms.BooleanField(
-        required=False, help_text="When moving to Staging or Production, archive the versions already there.")
+        required=False, help_text="When moving to Staging or Production, archive the versions already there."
+    )
 
     class Meta:
         model = ModelVersion
@@ -145,9 +156,21 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
     list_filter = ["status", "stage", "model__tenant"]
     search_fields = ["model__name", "run_id", "source"]
     list_select_related = ["model", "model__tenant"]
-    readonly_fields = ["model", "version", "status", "status_message", "source", "source_path", "run_id",
-                       "logged_model", "run_link", "created_by", "manifest_sha256", "creation_timestamp",
-                       "last_updated_timestamp"]
+    readonly_fields = [
+        "model",
+        "version",
+        "status",
+        "status_message",
+        "source",
+        "source_path",
+        "run_id",
+        "logged_model",
+        "run_link",
+        "created_by",
+        "manifest_sha256",
+        "creation_timestamp",
+        "last_updated_timestamp",
+    ]
     fields = readonly_fields[:3] + ["stage", "archive_existing_versions", "description"] + readonly_fields[3:]
     inlines = [FileInline]
 
@@ -159,10 +182,14 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
         p = _principal(request, model.tenant)
         obj.model = model
         if "description" in form.changed_data:
-            services.model_version_update(principal=p, version=obj, description=form.cleaned_data["description"])
+            services.model_version_update(
+                principal=p, version=obj, description=form.cleaned_data["description"]
+            )
         if "stage" in form.changed_data or form.cleaned_data.get("archive_existing_versions"):
             services.model_version_transition_stage(
-                principal=p, version=obj, stage=form.cleaned_data["stage"],
+                principal=p,
+                version=obj,
+                stage=form.cleaned_data["stage"],
                 archive_existing_versions=form.cleaned_data.get("archive_existing_versions", False),
                 comment="via admin",
             )
@@ -177,7 +204,9 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
 
     def delete_queryset(self, request, queryset):
         for version in queryset.select_related("model__tenant"):
-            services.model_version_delete(principal=_principal(request, version.model.tenant), version=version)
+            services.model_version_delete(
+                principal=_principal(request, version.model.tenant), version=version
+            )
 
 
 class AliasForm(forms.ModelForm):
@@ -210,8 +239,12 @@ class ModelAliasAdmin(PlatformAdminOnly, ServiceAdmin):
 
     def save_model(self, request, obj, form, change):
         model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
-        saved = services.alias_set(principal=_principal(request, model.tenant), model=model, alias=obj.alias,
-                                   version=form.cleaned_data["version_number"])
+        saved = services.alias_set(
+            principal=_principal(request, model.tenant),
+            model=model,
+            alias=obj.alias,
+            version=form.cleaned_data["version_number"],
+        )
         obj.pk = saved.pk
         obj.refresh_from_db()
 
@@ -221,6 +254,6 @@ class ModelAliasAdmin(PlatformAdminOnly, ServiceAdmin):
 
     def delete_queryset(self, request, queryset):
         for alias in queryset.select_related("model__tenant"):
-            services.alias_delete(principal=_principal(request, alias.model.tenant), model=alias.model,
-                                  alias=alias.alias)
-
+            services.alias_delete(
+                principal=_principal(request, alias.model.tenant), model=alias.model, alias=alias.alias
+            )

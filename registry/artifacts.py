@@ -42,6 +42,7 @@ def blob_key(tenant_id: int, sha256: str) -> str:
 
 # --- paths -------------------------------------------------------------------------------------------------------
 
+
 def validate_artifact_path(path: str | None, *, allow_empty: bool = False) -> str:
     """Validate a client's artifact path and return it normalised (no leading or trailing slash).
 
@@ -87,6 +88,7 @@ def in_transaction() -> bool:
 
 
 # --- upload ------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StoredBlob:
@@ -159,7 +161,7 @@ def store_bytes(*, tenant, data: bytes) -> StoredBlob:
 
     def read(n: int) -> bytes:
         nonlocal position
-        chunk = bytes(view[position:position + n])
+        chunk = bytes(view[position : position + n])
         position += len(chunk)
         return chunk
 
@@ -205,6 +207,7 @@ def open_blob(tenant_id: int, sha256: str):
 
 # --- listing -----------------------------------------------------------------------------------------------------
 
+
 def immediate_children(directory: str, entries: Iterable[tuple[str, int]]) -> list[dict]:
     """MLflow's `FileInfo` list for a directory, from (path, size) rows under it: immediate children only, dirs
     without a size, sorted by path."""
@@ -213,7 +216,7 @@ def immediate_children(directory: str, entries: Iterable[tuple[str, int]]) -> li
     for path, size in entries:
         if not path.startswith(prefix):
             continue
-        rest = path[len(prefix):]
+        rest = path[len(prefix) :]
         if not rest:
             continue
         name, sep, _ = rest.partition("/")

@@ -49,8 +49,17 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
-def record(*, tenant, actor, action: str, obj, before: dict | None = None, after: dict | None = None,
-           model_id: int | None = None, version: int | None = None):
+def record(
+    *,
+    tenant,
+    actor,
+    action: str,
+    obj,
+    before: dict | None = None,
+    after: dict | None = None,
+    model_id: int | None = None,
+    version: int | None = None,
+):
     """Append an audit event. Must run inside the service's transaction."""
     from .models import AuditChainHead, AuditEvent
 

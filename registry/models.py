@@ -17,8 +17,9 @@ class RegisteredModel(models.Model):
     owner_team = models.ForeignKey(
         "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="registered_models"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Version counter: bumped only under this row's lock (never MAX()+1), so numbers are never reused or raced.
     last_version = models.IntegerField(default=0)
     creation_timestamp = models.BigIntegerField()
@@ -65,8 +66,9 @@ class VersionStatus(models.TextChoices):
 class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
     version = models.IntegerField()
-    status = models.CharField(max_length=32, choices=VersionStatus.choices,
-                              default=VersionStatus.PENDING_REGISTRATION)
+    status = models.CharField(
+        max_length=32, choices=VersionStatus.choices, default=VersionStatus.PENDING_REGISTRATION
+    )
     status_message = models.TextField(blank=True)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NONE)
     description = models.TextField(blank=True)
@@ -74,13 +76,16 @@ class ModelVersion(models.Model):
     # The tenant-relative artifact path the worker snapshots from (e.g. `1/models/m-…/artifacts`).
     source_path = models.CharField(max_length=1024, blank=True)
     run_id = models.CharField(max_length=32, blank=True)
-    source_run = models.ForeignKey("tracking.Run", on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
-    logged_model = models.ForeignKey("tracking.LoggedModel", on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="+")
+    source_run = models.ForeignKey(
+        "tracking.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    logged_model = models.ForeignKey(
+        "tracking.LoggedModel", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     run_link = models.CharField(max_length=1000, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     user_label = models.CharField(max_length=256, blank=True)
     # SHA-256 over the canonical manifest (sorted path, size, sha256); set when READY.
     manifest_sha256 = models.CharField(max_length=64, blank=True)
@@ -88,7 +93,9 @@ class ModelVersion(models.Model):
     last_updated_timestamp = models.BigIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_number")
+        ]
         indexes = [models.Index(fields=["model", "stage"], name="modelversion_model_stage")]
 
     def __str__(self) -> str:
@@ -114,15 +121,18 @@ class ModelVersionFile(models.Model):
     size = models.BigIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["version", "path"], name="modelversionfile_unique_path")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "path"], name="modelversionfile_unique_path")
+        ]
 
 
 class ModelAlias(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
     alias = models.CharField(max_length=255)
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -143,8 +153,9 @@ class AuditEvent(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events")
     seq = models.BigIntegerField()
     created_at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     actor_name = models.CharField(max_length=256, blank=True)
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100)

@@ -55,10 +55,20 @@ def _kinds():
     )
 
     return {
-        RegisteredModel: ObjectKind(RegisteredModel, "registeredmodel", RegisteredModelUserObjectPermission,
-                                    RegisteredModelGroupObjectPermission, "registered model"),
-        Experiment: ObjectKind(Experiment, "experiment", ExperimentUserObjectPermission,
-                               ExperimentGroupObjectPermission, "experiment"),
+        RegisteredModel: ObjectKind(
+            RegisteredModel,
+            "registeredmodel",
+            RegisteredModelUserObjectPermission,
+            RegisteredModelGroupObjectPermission,
+            "registered model",
+        ),
+        Experiment: ObjectKind(
+            Experiment,
+            "experiment",
+            ExperimentUserObjectPermission,
+            ExperimentGroupObjectPermission,
+            "experiment",
+        ),
     }
 
 
@@ -78,13 +88,15 @@ def _max_level(levels) -> str | None:
 def granted_level(principal: Principal, obj) -> str | None:
     kind = kind_of(obj)
     codenames = list(
-        kind.user_perm.objects.filter(content_object=obj, user=principal.user)
-        .values_list("permission__codename", flat=True)
+        kind.user_perm.objects.filter(content_object=obj, user=principal.user).values_list(
+            "permission__codename", flat=True
+        )
     )
     if principal.team_ids:
         codenames += list(
-            kind.group_perm.objects.filter(content_object=obj, group__team__in=principal.team_ids)
-            .values_list("permission__codename", flat=True)
+            kind.group_perm.objects.filter(
+                content_object=obj, group__team__in=principal.team_ids
+            ).values_list("permission__codename", flat=True)
         )
     return _max_level(level_of(c) for c in codenames)
 
@@ -107,7 +119,11 @@ def effective_level(principal: Principal, obj) -> str | None:
 
 def allows(principal: Principal, obj, level: str) -> bool:
     have = effective_level(principal, obj)
-    return have is not None and LEVEL_RANK[have] >= LEVEL_RANK[level] and principal.has_scope(SCOPE_FOR_LEVEL[level])
+    return (
+        have is not None
+        and LEVEL_RANK[have] >= LEVEL_RANK[level]
+        and principal.has_scope(SCOPE_FOR_LEVEL[level])
+    )
 
 
 def require(principal: Principal, obj, level: str, *, action: str = "") -> str:
@@ -153,15 +169,19 @@ def grants_of(obj) -> list[dict]:
     kind = kind_of(obj)
     grants = [
         {"user": username, "level": level_of(cn)}
-        for username, cn in kind.user_perm.objects.filter(content_object=obj)
-        .values_list("user__username", "permission__codename")
+        for username, cn in kind.user_perm.objects.filter(content_object=obj).values_list(
+            "user__username", "permission__codename"
+        )
     ]
     grants += [
         {"team": slug, "level": level_of(cn)}
-        for slug, cn in kind.group_perm.objects.filter(content_object=obj)
-        .values_list("group__team__slug", "permission__codename")
+        for slug, cn in kind.group_perm.objects.filter(content_object=obj).values_list(
+            "group__team__slug", "permission__codename"
+        )
     ]
-    return sorted(grants, key=lambda g: ("team" in g, g.get("user") or g.get("team") or "", LEVEL_RANK[g["level"]]))
+    return sorted(
+        grants, key=lambda g: ("team" in g, g.get("user") or g.get("team") or "", LEVEL_RANK[g["level"]])
+    )
 
 
 def parse_grants(tenant, grants) -> list[tuple[str, object, str]]:
@@ -169,7 +189,7 @@ def parse_grants(tenant, grants) -> list[tuple[str, object, str]]:
     from django.contrib.auth import get_user_model
 
     if not isinstance(grants, list):
-        raise InvalidParameter("'grants' must be a list of {\"team\" or \"user\", \"level\"} objects.")
+        raise InvalidParameter('\'grants\' must be a list of {"team" or "user", "level"} objects.')
     parsed: dict[tuple[str, int], tuple[str, object, str]] = {}
     for index, grant in enumerate(grants):
         if not isinstance(grant, dict):
@@ -203,7 +223,8 @@ def replace_grants(obj, parsed: list[tuple[str, object, str]]) -> None:
     perms = {
         p.codename: p
         for p in Permission.objects.filter(
-            content_type__app_label=obj._meta.app_label, codename__in=[codename(lv, kind.codename_model) for lv in LEVELS]
+            content_type__app_label=obj._meta.app_label,
+            codename__in=[codename(lv, kind.codename_model) for lv in LEVELS],
         )
     }
     kind.user_perm.objects.filter(content_object=obj).delete()

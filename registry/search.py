@@ -33,11 +33,20 @@ PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 # Entity prefixes MLflow accepts, mapped to our entity names.
 _PREFIXES = {
-    "metric": "metric", "metrics": "metric",
-    "param": "param", "params": "param", "parameter": "param", "parameters": "param",
-    "tag": "tag", "tags": "tag",
-    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
-    "dataset": "dataset", "datasets": "dataset",
+    "metric": "metric",
+    "metrics": "metric",
+    "param": "param",
+    "params": "param",
+    "parameter": "param",
+    "parameters": "param",
+    "tag": "tag",
+    "tags": "tag",
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+    "dataset": "dataset",
+    "datasets": "dataset",
 }
 
 NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
@@ -66,7 +75,9 @@ class OrderBy:
 
 @dataclass(frozen=True)
 class _Spec:
-    entities: dict[str, frozenset[str] | None]  # entity → allowed ops (None: not this entity's rules, see attrs)
+    entities: dict[
+        str, frozenset[str] | None
+    ]  # entity → allowed ops (None: not this entity's rules, see attrs)
     string_attrs: frozenset[str]
     numeric_attrs: frozenset[str]
     list_attrs: frozenset[str]  # string attributes that accept IN / NOT IN
@@ -91,8 +102,13 @@ SPECS: dict[str, _Spec] = {
         string_attrs=_RUN_STRING_ATTRS,
         numeric_attrs=_RUN_NUMERIC_ATTRS,
         list_attrs=frozenset({"run_id"}),
-        aliases={"created": "start_time", "Created": "start_time",
-                 "run name": "run_name", "Run name": "run_name", "Run Name": "run_name"},
+        aliases={
+            "created": "start_time",
+            "Created": "start_time",
+            "run name": "run_name",
+            "Run name": "run_name",
+            "Run Name": "run_name",
+        },
         dataset_attrs=frozenset({"name", "digest", "context"}),
         order_entities=frozenset({"attribute", "metric", "param", "tag"}),
         order_attrs=_RUN_STRING_ATTRS | _RUN_NUMERIC_ATTRS,
@@ -128,13 +144,23 @@ SPECS: dict[str, _Spec] = {
         list_attrs=frozenset(),
         aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
         order_entities=frozenset({"attribute", "metric"}),
-        order_attrs=frozenset({"name", "model_id", "model_type", "status", "source_run_id",
-                               "creation_timestamp", "last_updated_timestamp"}),
+        order_attrs=frozenset(
+            {
+                "name",
+                "model_id",
+                "model_type",
+                "status",
+                "source_run_id",
+                "creation_timestamp",
+                "last_updated_timestamp",
+            }
+        ),
     ),
 }
 
 
 # --- lexer -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Token:
@@ -167,7 +193,9 @@ def _unquote(text: str) -> str:
     if quote == "`":
         return inner
     # SQL doubles the quote to escape it; PostgreSQL-style backslash escapes of the quote are accepted too.
-    return re.sub(r"\\(.)|" + re.escape(quote * 2), lambda m: m.group(1) if m.group(1) is not None else quote, inner)
+    return re.sub(
+        r"\\(.)|" + re.escape(quote * 2), lambda m: m.group(1) if m.group(1) is not None else quote, inner
+    )
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -176,7 +204,9 @@ def _tokenize(text: str) -> list[_Token]:
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
         if match is None:
-            raise InvalidParameter(f"Invalid filter string: unexpected character {text[pos]!r} at position {pos}.")
+            raise InvalidParameter(
+                f"Invalid filter string: unexpected character {text[pos]!r} at position {pos}."
+            )
         kind = match.lastgroup
         raw = match.group(kind)
         if kind != "ws":
@@ -188,6 +218,7 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 # --- parser ------------------------------------------------------------------------------------------------------
+
 
 class _Parser:
     def __init__(self, text: str, kind: str):
@@ -236,8 +267,12 @@ class _Parser:
         token = self.take()
         if token.kind in ("BACKTICK", "DQUOTE"):
             return "attribute", token.text
-        if token.kind != "WORD" or self.keyword(token, "AND", "OR", "NOT", "IS", "IN", "LIKE", "ILIKE", "NULL"):
-            raise self.fail(f"expected an identifier at position {token.pos}, found {token.text or 'the end'!r}.")
+        if token.kind != "WORD" or self.keyword(
+            token, "AND", "OR", "NOT", "IS", "IN", "LIKE", "ILIKE", "NULL"
+        ):
+            raise self.fail(
+                f"expected an identifier at position {token.pos}, found {token.text or 'the end'!r}."
+            )
         if "." in token.text:
             prefix, key = token.text.split(".", 1)
             return self.entity(prefix), key
@@ -276,7 +311,9 @@ class _Parser:
             if self.keyword(nxt, "NOT") and self.keyword(self.take(), "NULL"):
                 return "IS NOT NULL"
             raise self.fail(f"expected NULL or NOT NULL after IS at position {nxt.pos}.")
-        raise self.fail(f"expected a comparison operator at position {token.pos}, found {token.text or 'the end'!r}.")
+        raise self.fail(
+            f"expected a comparison operator at position {token.pos}, found {token.text or 'the end'!r}."
+        )
 
     def clause(self) -> Clause:
         entity, key = self.identifier()
@@ -298,7 +335,9 @@ class _Parser:
     def check_identifier(self, entity: str, key: str) -> tuple[str, str, bool]:
         spec = self.spec
         if entity not in spec.entities:
-            raise InvalidParameter(f"Invalid entity type '{entity}' for searching {self.kind.replace('_', ' ')}.")
+            raise InvalidParameter(
+                f"Invalid entity type '{entity}' for searching {self.kind.replace('_', ' ')}."
+            )
         if entity == "attribute":
             key = spec.aliases.get(key, key)
             if key in spec.numeric_attrs:
@@ -324,15 +363,18 @@ class _Parser:
         if op not in allowed:
             what = f"{entity} '{key}'"
             if op in LIST_OPS:
-                raise InvalidParameter(f"Invalid comparator '{op}' for {what}: only "
-                                       f"{sorted(self.spec.list_attrs) or 'no'} attributes support lists.")
+                raise InvalidParameter(
+                    f"Invalid comparator '{op}' for {what}: only "
+                    f"{sorted(self.spec.list_attrs) or 'no'} attributes support lists."
+                )
             raise InvalidParameter(f"Invalid comparator '{op}' for {what}, not one of '{sorted(allowed)}'")
 
     def number(self, entity: str, key: str) -> int | float:
         token = self.take()
         if token.kind != "NUMBER":
-            raise InvalidParameter(f"Expected numeric value type for {entity} '{key}'. Found "
-                                   f"{token.text or 'nothing'!r}")
+            raise InvalidParameter(
+                f"Expected numeric value type for {entity} '{key}'. Found {token.text or 'nothing'!r}"
+            )
         text = token.text
         if entity == "attribute" and re.fullmatch(r"[-+]?\d+", text):
             return int(text)
@@ -394,8 +436,13 @@ def parse_filter(text: str | None, kind: str) -> list[Clause]:
 def is_prompt_exclusion(clause: Clause) -> bool:
     """``tag.`mlflow.prompt.is_prompt` != 'true'``: the clause the MLflow client appends to every registered-model
     search. It means "exclude prompts" (models without the tag match), not MLflow's usual tag `!=` join semantics."""
-    return (clause.entity == "tag" and clause.key == PROMPT_TAG and clause.op == "!="
-            and isinstance(clause.value, str) and clause.value.lower() == "true")
+    return (
+        clause.entity == "tag"
+        and clause.key == PROMPT_TAG
+        and clause.op == "!="
+        and isinstance(clause.value, str)
+        and clause.value.lower() == "true"
+    )
 
 
 def split_prompt_clause(clauses: list[Clause]) -> tuple[list[Clause], bool]:
@@ -405,6 +452,7 @@ def split_prompt_clause(clauses: list[Clause]) -> tuple[list[Clause], bool]:
 
 
 # --- order_by ----------------------------------------------------------------------------------------------------
+
 
 def parse_order_by(items: list[str] | str | None, kind: str) -> list[OrderBy]:
     """Parse `order_by` items such as `"metrics.auc DESC"`, ``"tags.`a b` ASC"``, `"name"`."""
@@ -454,6 +502,7 @@ def _parse_one_order_by(item: str, kind: str, spec: _Spec) -> OrderBy:
 
 
 # --- LIKE --------------------------------------------------------------------------------------------------------
+
 
 def _like_parts(pattern: str) -> list[tuple[str, str]]:
     """Split a LIKE pattern into ("lit", text) / ("any", "%") / ("one", "_") parts. A backslash escapes the next
@@ -555,6 +604,7 @@ def numeric_q(field: str, op: str, value: float | int) -> Q:
 
 # --- page tokens -------------------------------------------------------------------------------------------------
 
+
 def encode_page_token(offset: int) -> str:
     """MLflow's token shape: base64 of `{"offset": N}` (opaque to the client)."""
     return base64.b64encode(json.dumps({"offset": int(offset)}).encode()).decode()
@@ -588,18 +638,21 @@ def page_size(value: Any, *, default: int, maximum: int, what: str = "max_result
         if isinstance(value, float) and not value.is_integer():
             raise ValueError
     except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf)
-        raise InvalidParameter(f"Invalid value {value!r} for parameter '{what}': expected an integer.") from exc
+        raise InvalidParameter(
+            f"Invalid value {value!r} for parameter '{what}': expected an integer."
+        ) from exc
     if number < 1:
         raise InvalidParameter(f"Invalid value {number} for parameter '{what}': must be at least 1.")
     if number > maximum:
-        raise InvalidParameter(f"Invalid value {number} for parameter '{what}' supplied. It must be at most "
-                               f"{maximum}.")
+        raise InvalidParameter(
+            f"Invalid value {number} for parameter '{what}' supplied. It must be at most {maximum}."
+        )
     return number
 
 
 def page(qs, offset: int, size: int) -> tuple[list, str | None]:
     """One page of a queryset (fetching one row more to know whether another page follows)."""
-    rows = list(qs[offset:offset + size + 1])
+    rows = list(qs[offset : offset + size + 1])
     if len(rows) > size:
         return rows[:size], encode_page_token(offset + size)
     return rows, None

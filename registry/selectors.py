@@ -47,8 +47,11 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
         raise InvalidParameter("Missing value for required parameter 'name'.")
     if not is_storable(name):  # NUL: no model can have that name (and PostgreSQL would refuse the query)
         raise _model_not_found(name)
-    model = (RegisteredModel.objects.select_related("owner_team", "tenant")
-             .filter(tenant=principal.tenant, name=name).first())
+    model = (
+        RegisteredModel.objects.select_related("owner_team", "tenant")
+        .filter(tenant=principal.tenant, name=name)
+        .first()
+    )
     if model is None or effective_level(principal, model) is None or not principal.has_scope("read"):
         raise _model_not_found(name)
     return model
@@ -69,16 +72,20 @@ def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersio
     model = model_get(principal, name)
     if not isinstance(alias, str) or not alias:
         raise InvalidParameter("Registered model alias name cannot be empty.")
-    row = (ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
-           if is_storable(alias) else None)
+    row = (
+        ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
+        if is_storable(alias)
+        else None
+    )
     if row is None:
         raise InvalidParameter(f"Registered model alias {alias} not found.")
     row.version.model = model
     return row.version
 
 
-def latest_versions(principal: Principal, model: RegisteredModel, stages: list[str] | None = None, *,
-                    ready_only: bool = True) -> list[ModelVersion]:
+def latest_versions(
+    principal: Principal, model: RegisteredModel, stages: list[str] | None = None, *, ready_only: bool = True
+) -> list[ModelVersion]:
     """The newest version in each requested stage (all four when `stages` is empty), ordered by version.
     Stage names are matched case-insensitively; an unknown one is a 400."""
     require(principal, model, "read")
@@ -133,8 +140,14 @@ def wait_until_registered(version: ModelVersion, timeout: float | None = None) -
         delay = min(delay * 1.5, 0.1)
 
 
-def resolve(principal: Principal, model: RegisteredModel, *, alias: str | None = None, stage: str | None = None,
-            version: Any = None) -> dict[str, Any]:
+def resolve(
+    principal: Principal,
+    model: RegisteredModel,
+    *,
+    alias: str | None = None,
+    stage: str | None = None,
+    version: Any = None,
+) -> dict[str, Any]:
     """`models:/name@alias`, `models:/name/Stage` or `models:/name/N` → what serving needs to fetch it."""
     require(principal, model, "read")
     given = [x for x in (alias, stage, version) if x not in (None, "")]
@@ -190,15 +203,25 @@ def _models_with_relations(qs: QuerySet) -> QuerySet:
     )
 
 
-def models_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
-                  max_results: Any = None, page_token: Any = None) -> tuple[list[RegisteredModel], str | None]:
+def models_search(
+    principal: Principal,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: Any = None,
+    page_token: Any = None,
+) -> tuple[list[RegisteredModel], str | None]:
     """MLflow's search-registered-models over what the caller may read. Returns (models, next_page_token)."""
     limit = search.page_size(max_results, default=MODELS_DEFAULT_RESULTS, maximum=MODELS_MAX_RESULTS)
     offset = search.decode_page_token(page_token)
-    clauses, exclude_prompts = search.split_prompt_clause(search.parse_filter(filter_string, "registered_models"))
+    clauses, exclude_prompts = search.split_prompt_clause(
+        search.parse_filter(filter_string, "registered_models")
+    )
     orders = search.parse_order_by(order_by, "registered_models")
-    qs = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
+    qs = (
+        readable(principal, RegisteredModel.objects.all())
+        if principal.has_scope("read")
         else RegisteredModel.objects.none()
+    )
     for clause in clauses:
         if clause.entity == "tag":
             qs = qs.filter(_tag_condition(RegisteredModelTag, "model", clause))
@@ -206,8 +229,13 @@ def models_search(principal: Principal, filter_string: str | None = None, order_
             qs = qs.filter(search.string_q("name", clause.op, clause.value))
     if exclude_prompts:
         # "Exclude prompts": models *without* the prompt tag match, unlike the usual tag `!=` join semantics.
-        qs = qs.exclude(Exists(RegisteredModelTag.objects.filter(model=OuterRef("pk"), key=search.PROMPT_TAG,
-                                                                 value__iexact="true")))
+        qs = qs.exclude(
+            Exists(
+                RegisteredModelTag.objects.filter(
+                    model=OuterRef("pk"), key=search.PROMPT_TAG, value__iexact="true"
+                )
+            )
+        )
     ordering: list[str] = []
     for order in orders:
         field = order.key
@@ -217,22 +245,40 @@ def models_search(principal: Principal, filter_string: str | None = None, order_
     return search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
 
 
-def versions_search(principal: Principal, filter_string: str | None = None, order_by: list[str] | None = None,
-                    max_results: Any = None, page_token: Any = None) -> tuple[list[ModelVersion], str | None]:
+def versions_search(
+    principal: Principal,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: Any = None,
+    page_token: Any = None,
+) -> tuple[list[ModelVersion], str | None]:
     """MLflow's search-model-versions over the versions of models the caller may read."""
     limit = search.page_size(max_results, default=VERSIONS_DEFAULT_RESULTS, maximum=VERSIONS_MAX_RESULTS)
     offset = search.decode_page_token(page_token)
     clauses = search.parse_filter(filter_string, "model_versions")
     orders = search.parse_order_by(order_by, "model_versions")
-    models = readable(principal, RegisteredModel.objects.all()) if principal.has_scope("read") \
+    models = (
+        readable(principal, RegisteredModel.objects.all())
+        if principal.has_scope("read")
         else RegisteredModel.objects.none()
+    )
     qs = ModelVersion.objects.filter(model__in=models)
     # MLflow's server never lists prompt versions in a model-version search.
-    qs = qs.exclude(Exists(RegisteredModelTag.objects.filter(model=OuterRef("model_id"), key=search.PROMPT_TAG,
-                                                             value__iexact="true")))
-    fields = {"name": "model__name", "run_id": "run_id", "source_path": "source",
-              "version_number": "version", "creation_timestamp": "creation_timestamp",
-              "last_updated_timestamp": "last_updated_timestamp"}
+    qs = qs.exclude(
+        Exists(
+            RegisteredModelTag.objects.filter(
+                model=OuterRef("model_id"), key=search.PROMPT_TAG, value__iexact="true"
+            )
+        )
+    )
+    fields = {
+        "name": "model__name",
+        "run_id": "run_id",
+        "source_path": "source",
+        "version_number": "version",
+        "creation_timestamp": "creation_timestamp",
+        "last_updated_timestamp": "last_updated_timestamp",
+    }
     for clause in clauses:
         if clause.entity == "tag":
             qs = qs.filter(_tag_condition(ModelVersionTag, "version", clause))
@@ -244,7 +290,8 @@ def versions_search(principal: Principal, filter_string: str | None = None, orde
     if not ordering:
         ordering = ["model__name", "-version"]  # MLflow's default: name ASC, version DESC
     qs = qs.select_related("model").prefetch_related(
-        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias"))
+    )
     return search.page(qs.order_by(*ordering, "pk"), offset, limit)
 
 

@@ -77,18 +77,24 @@ def validate_model_name(name: Any, field: str = "name") -> str:
     """MLflow's registered-model name rules, plus: no '@' (it would make `models:/name@alias` ambiguous) and no
     control characters."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidParameter(f"Missing value for required parameter '{field}'. See the API docs for more "
-                               f"information about request parameters.")
+        raise InvalidParameter(
+            f"Missing value for required parameter '{field}'. See the API docs for more "
+            f"information about request parameters."
+        )
     if len(name) > MAX_MODEL_NAME_LENGTH:
-        raise InvalidParameter(f"Invalid model name '{name[:50]}…': at most {MAX_MODEL_NAME_LENGTH} characters.")
+        raise InvalidParameter(
+            f"Invalid model name '{name[:50]}…': at most {MAX_MODEL_NAME_LENGTH} characters."
+        )
     if any(c in name for c in "/:@"):
         raise InvalidParameter(f"Invalid model name '{name}'. Names cannot contain '/', ':' or '@'.")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise InvalidParameter(f"Invalid model name {name!r}. Names cannot contain control characters.")
     check_text(name, field)
     if _path_not_unique(name):
-        raise InvalidParameter(f"Invalid value '{name}' for parameter '{field}': names may be treated as files "
-                               f"and must not resolve to other names.")
+        raise InvalidParameter(
+            f"Invalid value '{name}' for parameter '{field}': names may be treated as files "
+            f"and must not resolve to other names."
+        )
     return name
 
 
@@ -96,8 +102,10 @@ def validate_tag(key: Any, value: Any = "", *, check_value: bool = True) -> tupl
     if not isinstance(key, str) or key == "":
         raise InvalidParameter("Missing value for required parameter 'key'.")
     if not _TAG_KEY_RE.match(key) or _path_not_unique(key):
-        raise InvalidParameter(f"Invalid value '{key}' for parameter 'key': names may only contain alphanumerics, "
-                               f"underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
+        raise InvalidParameter(
+            f"Invalid value '{key}' for parameter 'key': names may only contain alphanumerics, "
+            f"underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
+        )
     if len(key) > MAX_TAG_KEY_LENGTH:
         raise InvalidParameter(f"Tag key '{key[:50]}…' is longer than {MAX_TAG_KEY_LENGTH} characters.")
     if not check_value:
@@ -117,10 +125,14 @@ def validate_alias(alias: Any) -> str:
     if not isinstance(alias, str) or alias == "":
         raise InvalidParameter("Registered model alias name cannot be empty.")
     if not _ALIAS_RE.match(alias):
-        raise InvalidParameter(f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
-                               f"underscores (_), and dashes (-).")
+        raise InvalidParameter(
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
+            f"underscores (_), and dashes (-)."
+        )
     if len(alias) > MAX_ALIAS_LENGTH:
-        raise InvalidParameter(f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH}.")
+        raise InvalidParameter(
+            f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH}."
+        )
     if alias.lower() == "latest":
         raise InvalidParameter("'latest' alias name (case insensitive) is reserved.")
     if _VERSION_ALIAS_RE.match(alias):
@@ -132,8 +144,9 @@ def canonical_stage(stage: Any) -> str:
     """`staging` → `Staging`; anything unknown is a 400 with MLflow's message."""
     found = _STAGE_BY_LOWER.get(str(stage).lower()) if isinstance(stage, str) else None
     if found is None:
-        raise InvalidParameter(f"Invalid Model Version stage: {stage}. Value must be one of "
-                               f"{', '.join(STAGES)}.")
+        raise InvalidParameter(
+            f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}."
+        )
     return found
 
 
@@ -235,10 +248,27 @@ def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
     return {"version": version.version, "stage": version.stage, "status": version.status}
 
 
-def _audit(principal: Principal | None, *, tenant: Tenant, action: str, obj, model: RegisteredModel,
-           version: int | None = None, before: dict | None = None, after: dict | None = None) -> None:
-    audit.record(tenant=tenant, actor=principal.user if principal else None, action=action, obj=obj,
-                 model_id=model.pk, version=version, before=before, after=after)
+def _audit(
+    principal: Principal | None,
+    *,
+    tenant: Tenant,
+    action: str,
+    obj,
+    model: RegisteredModel,
+    version: int | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
+    audit.record(
+        tenant=tenant,
+        actor=principal.user if principal else None,
+        action=action,
+        obj=obj,
+        model_id=model.pk,
+        version=version,
+        before=before,
+        after=after,
+    )
 
 
 # --- registered models -------------------------------------------------------------------------------------------
@@ -261,13 +291,20 @@ def _set_owner_tag(model: RegisteredModel, team: Team | None) -> None:
     if team is None:
         RegisteredModelTag.objects.filter(model=model, key=OWNER_TEAM_TAG).delete()
     else:
-        RegisteredModelTag.objects.update_or_create(model=model, key=OWNER_TEAM_TAG, defaults={"value": team.slug})
+        RegisteredModelTag.objects.update_or_create(
+            model=model, key=OWNER_TEAM_TAG, defaults={"value": team.slug}
+        )
 
 
 @transaction.atomic(durable=True)
-def registered_model_create(*, principal: Principal, name: str, description: str = "",
-                            tags: dict[str, str] | None = None, owner_team: Team | str | None = None
-                            ) -> RegisteredModel:
+def registered_model_create(
+    *,
+    principal: Principal,
+    name: str,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    owner_team: Team | str | None = None,
+) -> RegisteredModel:
     tenant = principal.tenant
     name = validate_model_name(name)
     description = _description(description)
@@ -284,21 +321,31 @@ def registered_model_create(*, principal: Principal, name: str, description: str
     if team is None:
         team = principal.default_team()
     elif not principal.is_tenant_admin and team.pk not in principal.team_ids:
-        raise PermissionDenied(f"Permission denied: you can only create models owned by your own teams, "
-                               f"not '{team.slug}'.")
+        raise PermissionDenied(
+            f"Permission denied: you can only create models owned by your own teams, not '{team.slug}'."
+        )
     quota = Tenant.objects.filter(pk=tenant.pk).values_list("quota_models", flat=True).first()
     if quota is not None:
         # Lock the tenant row (and re-read the quota under it) so two concurrent creations cannot both pass.
-        quota = Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("quota_models", flat=True).first()
+        quota = (
+            Tenant.objects.select_for_update()
+            .filter(pk=tenant.pk)
+            .values_list("quota_models", flat=True)
+            .first()
+        )
         if quota is not None and RegisteredModel.objects.filter(tenant=tenant).count() >= quota:
             raise QuotaExceeded(f"Tenant '{tenant.slug}' has reached its quota of {quota} models.")
     ts = now_ms()
     try:
         with transaction.atomic():  # savepoint: a concurrent create of the same name loses on the unique key
             model = RegisteredModel.objects.create(
-                tenant=tenant, name=name, description=description, owner_team=team,
+                tenant=tenant,
+                name=name,
+                description=description,
+                owner_team=team,
                 created_by=principal.user if getattr(principal.user, "pk", None) else None,
-                creation_timestamp=ts, last_updated_timestamp=ts,
+                creation_timestamp=ts,
+                last_updated_timestamp=ts,
             )
     except IntegrityError as exc:
         raise AlreadyExists(f"Registered Model (name={name}) already exists.") from exc
@@ -309,14 +356,26 @@ def registered_model_create(*, principal: Principal, name: str, description: str
     if team is None and getattr(principal.user, "pk", None):
         # No owning team: like MLflow, the creator gets manage, or they could not touch their own model.
         replace_grants(model, [("user", principal.user, "manage")])
-    _audit(principal, tenant=tenant, action="registered_model.created", obj=model, model=model,
-           after={"name": name, "owner_team": team.slug if team else None, "description": description,
-                  "tags": clean_tags})
+    _audit(
+        principal,
+        tenant=tenant,
+        action="registered_model.created",
+        obj=model,
+        model=model,
+        after={
+            "name": name,
+            "owner_team": team.slug if team else None,
+            "description": description,
+            "tags": clean_tags,
+        },
+    )
     return model
 
 
 @transaction.atomic(durable=True)
-def registered_model_update(*, principal: Principal, model: RegisteredModel, description: str) -> RegisteredModel:
+def registered_model_update(
+    *, principal: Principal, model: RegisteredModel, description: str
+) -> RegisteredModel:
     model = _lock_model(principal, model)
     require(principal, model, "edit", action="update the model")
     description = _description(description)
@@ -324,13 +383,22 @@ def registered_model_update(*, principal: Principal, model: RegisteredModel, des
     model.description = description
     model.last_updated_timestamp = now_ms()
     model.save(update_fields=["description", "last_updated_timestamp"])
-    _audit(principal, tenant=principal.tenant, action="registered_model.updated", obj=model, model=model,
-           before={"description": before}, after={"description": description})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.updated",
+        obj=model,
+        model=model,
+        before={"description": before},
+        after={"description": description},
+    )
     return model
 
 
 @transaction.atomic(durable=True)
-def registered_model_rename(*, principal: Principal, model: RegisteredModel, new_name: str) -> RegisteredModel:
+def registered_model_rename(
+    *, principal: Principal, model: RegisteredModel, new_name: str
+) -> RegisteredModel:
     model = _lock_model(principal, model)
     require(principal, model, "manage", action="rename the model")
     new_name = validate_model_name(new_name, field="new_name")
@@ -344,8 +412,15 @@ def registered_model_rename(*, principal: Principal, model: RegisteredModel, new
             model.save(update_fields=["name", "last_updated_timestamp"])
     except IntegrityError as exc:
         raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from exc
-    _audit(principal, tenant=principal.tenant, action="registered_model.renamed", obj=model, model=model,
-           before={"name": old}, after={"name": new_name})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.renamed",
+        obj=model,
+        model=model,
+        before={"name": old},
+        after={"name": new_name},
+    )
     return model
 
 
@@ -355,8 +430,14 @@ def registered_model_delete(*, principal: Principal, model: RegisteredModel) -> 
     require(principal, model, "manage", action="delete the model")
     versions = list(ModelVersion.objects.filter(model=model).values_list("version", flat=True))
     # Audited before the delete so the event keeps the model's id; the same transaction commits both.
-    _audit(principal, tenant=principal.tenant, action="registered_model.deleted", obj=model, model=model,
-           before={"name": model.name, "versions": sorted(versions)})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.deleted",
+        obj=model,
+        model=model,
+        before={"name": model.name, "versions": sorted(versions)},
+    )
     model.delete()
 
 
@@ -367,7 +448,9 @@ def registered_model_set_tag(*, principal: Principal, model: RegisteredModel, ke
     if key == OWNER_TEAM_TAG:
         require(principal, model, "manage", action="change the owner team")
         if not value:
-            raise InvalidParameter("The 'owner_team' tag names the owning team: give a team slug of this tenant.")
+            raise InvalidParameter(
+                "The 'owner_team' tag names the owning team: give a team slug of this tenant."
+            )
         _set_owner(principal, model, _team_in_tenant(principal.tenant, value))
         return
     require(principal, model, "manage" if is_ownership_tag(key) else "edit", action=f"set tag '{key}'")
@@ -379,8 +462,15 @@ def registered_model_set_tag(*, principal: Principal, model: RegisteredModel, ke
         tag.value = value
         tag.save(update_fields=["value"])
     _touch(model)
-    _audit(principal, tenant=principal.tenant, action="registered_model.tag_set", obj=model, model=model,
-           before={"key": key, "value": before}, after={"key": key, "value": value})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.tag_set",
+        obj=model,
+        model=model,
+        before={"key": key, "value": before},
+        after={"key": key, "value": value},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -389,7 +479,9 @@ def registered_model_delete_tag(*, principal: Principal, model: RegisteredModel,
     model = _lock_model(principal, model)
     require(principal, model, "manage" if is_ownership_tag(key) else "edit", action=f"delete tag '{key}'")
     if key == OWNER_TEAM_TAG:
-        raise InvalidParameter("The 'owner_team' tag is system-managed: change the model's owner team instead.")
+        raise InvalidParameter(
+            "The 'owner_team' tag is system-managed: change the model's owner team instead."
+        )
     tag = RegisteredModelTag.objects.filter(model=model, key=key).first()
     if tag is None:
         # MLflow answers 404 for a missing registered-model tag.
@@ -397,8 +489,14 @@ def registered_model_delete_tag(*, principal: Principal, model: RegisteredModel,
     before = tag.value
     tag.delete()
     _touch(model)
-    _audit(principal, tenant=principal.tenant, action="registered_model.tag_deleted", obj=model, model=model,
-           before={"key": key, "value": before})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.tag_deleted",
+        obj=model,
+        model=model,
+        before={"key": key, "value": before},
+    )
 
 
 def _set_owner(principal: Principal, model: RegisteredModel, team: Team | None) -> RegisteredModel:
@@ -409,29 +507,46 @@ def _set_owner(principal: Principal, model: RegisteredModel, team: Team | None) 
     model.last_updated_timestamp = now_ms()
     model.save(update_fields=["owner_team", "last_updated_timestamp"])
     _set_owner_tag(model, team)
-    _audit(principal, tenant=principal.tenant, action="registered_model.owner_changed", obj=model, model=model,
-           before={"owner_team": before}, after={"owner_team": team.slug if team else None})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.owner_changed",
+        obj=model,
+        model=model,
+        before={"owner_team": before},
+        after={"owner_team": team.slug if team else None},
+    )
     return model
 
 
 @transaction.atomic(durable=True)
-def registered_model_set_owner(*, principal: Principal, model: RegisteredModel, team: Team | str | None
-                               ) -> RegisteredModel:
+def registered_model_set_owner(
+    *, principal: Principal, model: RegisteredModel, team: Team | str | None
+) -> RegisteredModel:
     model = _lock_model(principal, model)
     require(principal, model, "manage", action="change the owner team")
     return _set_owner(principal, model, _team_in_tenant(principal.tenant, team))
 
 
 @transaction.atomic(durable=True)
-def registered_model_set_grants(*, principal: Principal, model: RegisteredModel, grants: list[dict]) -> list[dict]:
+def registered_model_set_grants(
+    *, principal: Principal, model: RegisteredModel, grants: list[dict]
+) -> list[dict]:
     model = _lock_model(principal, model)
     require(principal, model, "manage", action="change permissions")
     parsed = parse_grants(principal.tenant, grants)
     before = grants_of(model)
     replace_grants(model, parsed)
     after = grants_of(model)
-    _audit(principal, tenant=principal.tenant, action="registered_model.grants_replaced", obj=model, model=model,
-           before={"grants": before}, after={"grants": after})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="registered_model.grants_replaced",
+        obj=model,
+        model=model,
+        before={"grants": before},
+        after={"grants": after},
+    )
     return after
 
 
@@ -443,7 +558,7 @@ def _artifact_path_from_uri(uri: str) -> str | None:
     prefix = "mlflow-artifacts:"
     if not uri.startswith(prefix):
         return None
-    rest = uri[len(prefix):]
+    rest = uri[len(prefix) :]
     if rest.startswith("//"):
         return None  # `mlflow-artifacts://host/…` points at another server
     return rest.lstrip("/")
@@ -467,8 +582,10 @@ def _resolve_source(principal: Principal, source: str, run_id: str | None, model
     from registry.tracking.models import Experiment, LoggedModel, LoggedModelStatus, Run
 
     tenant = principal.tenant
-    bad = InvalidParameter(f"Invalid model version source: '{source}'. Use models:/m-<id>, runs:/<run_id>/<path> "
-                           f"or mlflow-artifacts:/<path> of an artifact in this tenant.")
+    bad = InvalidParameter(
+        f"Invalid model version source: '{source}'. Use models:/m-<id>, runs:/<run_id>/<path> "
+        f"or mlflow-artifacts:/<path> of an artifact in this tenant."
+    )
 
     def readable_experiment(experiment) -> bool:
         return allows(principal, experiment, "read")
@@ -476,11 +593,14 @@ def _resolve_source(principal: Principal, source: str, run_id: str | None, model
     run = None
     logged_model = None
     if source.startswith("models:/m-"):
-        mid = source[len("models:/"):].strip("/")
+        mid = source[len("models:/") :].strip("/")
         if model_id and str(model_id) != mid:
             raise InvalidParameter(f"'model_id' {model_id} does not match the source '{source}'.")
-        logged_model = (LoggedModel.objects.select_related("experiment", "source_run")
-                        .filter(tenant=tenant, model_id=mid).first())
+        logged_model = (
+            LoggedModel.objects.select_related("experiment", "source_run")
+            .filter(tenant=tenant, model_id=mid)
+            .first()
+        )
         if logged_model is None or not readable_experiment(logged_model.experiment):
             raise bad
         if logged_model.status == LoggedModelStatus.UPLOAD_FAILED:
@@ -490,7 +610,7 @@ def _resolve_source(principal: Principal, source: str, run_id: str | None, model
             raise bad
         run = logged_model.source_run
     elif source.startswith("runs:/"):
-        rest = source[len("runs:/"):].lstrip("/")
+        rest = source[len("runs:/") :].lstrip("/")
         rid, _, sub = rest.partition("/")
         run = Run.objects.select_related("experiment").filter(tenant=tenant, run_id=rid).first()
         sub_path = _clean_relative_path(sub)
@@ -507,15 +627,22 @@ def _resolve_source(principal: Principal, source: str, run_id: str | None, model
             raise bad
         # The tree's first segment is the experiment number: the caller must be able to read that experiment.
         first = source_path.split("/", 1)[0]
-        experiment = (Experiment.objects.filter(tenant=tenant, number=int(first)).first()
-                      if ascii_digits(first) and len(first) < 19 else None)
+        experiment = (
+            Experiment.objects.filter(tenant=tenant, number=int(first)).first()
+            if ascii_digits(first) and len(first) < 19
+            else None
+        )
         if experiment is None or not readable_experiment(experiment):
             raise bad
     else:
         raise bad
 
     if run_id:
-        given = Run.objects.filter(tenant=tenant, run_id=str(run_id)).first() if is_storable(str(run_id)) else None
+        given = (
+            Run.objects.filter(tenant=tenant, run_id=str(run_id)).first()
+            if is_storable(str(run_id))
+            else None
+        )
         if given is None:
             raise InvalidParameter(f"Run with id={run_id} not found")
         run = given
@@ -527,14 +654,24 @@ def _enqueue_registration(version_id: int) -> None:
 
     try:
         register_model_version.delay(version_id)
-    except Exception:  # the broker is down: the version stays PENDING; `requeue_pending_registrations` recovers it
+    except (
+        Exception
+    ):  # the broker is down: the version stays PENDING; `requeue_pending_registrations` recovers it
         logger.exception("could not enqueue registration of model version %s", version_id)
 
 
 @transaction.atomic(durable=True)
-def model_version_create(*, principal: Principal, model: RegisteredModel, source: str, run_id: str | None = None,
-                         description: str = "", tags: dict[str, str] | None = None, run_link: str = "",
-                         model_id: str | None = None) -> ModelVersion:
+def model_version_create(
+    *,
+    principal: Principal,
+    model: RegisteredModel,
+    source: str,
+    run_id: str | None = None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    run_link: str = "",
+    model_id: str | None = None,
+) -> ModelVersion:
     if not isinstance(source, str) or not source:
         raise InvalidParameter("Missing value for required parameter 'source'.")
     if len(source) > 1000:
@@ -567,12 +704,24 @@ def model_version_create(*, principal: Principal, model: RegisteredModel, source
         creation_timestamp=ts,
         last_updated_timestamp=ts,
     )
-    ModelVersionTag.objects.bulk_create([ModelVersionTag(version=version, key=k, value=v)
-                                         for k, v in clean_tags.items()])
-    _audit(principal, tenant=principal.tenant, action="model_version.created", obj=version, model=model,
-           version=version.version,
-           after={"version": version.version, "source": source, "source_path": source_path,
-                  "run_id": version.run_id, "status": version.status})
+    ModelVersionTag.objects.bulk_create(
+        [ModelVersionTag(version=version, key=k, value=v) for k, v in clean_tags.items()]
+    )
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.created",
+        obj=version,
+        model=model,
+        version=version.version,
+        after={
+            "version": version.version,
+            "source": source,
+            "source_path": source_path,
+            "run_id": version.run_id,
+            "status": version.status,
+        },
+    )
     version_pk = version.pk
     transaction.on_commit(lambda: _enqueue_registration(version_pk))
     return version
@@ -587,8 +736,16 @@ def model_version_update(*, principal: Principal, version: ModelVersion, descrip
     version.description = description
     version.last_updated_timestamp = now_ms()
     version.save(update_fields=["description", "last_updated_timestamp"])
-    _audit(principal, tenant=principal.tenant, action="model_version.updated", obj=version, model=model,
-           version=version.version, before={"description": before}, after={"description": description})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.updated",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"description": before},
+        after={"description": description},
+    )
     return version
 
 
@@ -597,9 +754,19 @@ def model_version_delete(*, principal: Principal, version: ModelVersion) -> None
     model, version = _lock_version(principal, version)
     require(principal, model, "manage", action="delete the model version")
     aliases = list(ModelAlias.objects.filter(version=version).values_list("alias", flat=True))
-    _audit(principal, tenant=principal.tenant, action="model_version.deleted", obj=version, model=model,
-           version=version.version, before={**_version_snapshot(version), "aliases": sorted(aliases),
-                                            "manifest_sha256": version.manifest_sha256})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.deleted",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={
+            **_version_snapshot(version),
+            "aliases": sorted(aliases),
+            "manifest_sha256": version.manifest_sha256,
+        },
+    )
     version.delete()  # cascades to its tags, files and aliases; the model's counter never goes back
     _touch(model)
 
@@ -618,8 +785,16 @@ def model_version_set_tag(*, principal: Principal, version: ModelVersion, key: s
         tag.save(update_fields=["value"])
     version.last_updated_timestamp = now_ms()
     version.save(update_fields=["last_updated_timestamp"])
-    _audit(principal, tenant=principal.tenant, action="model_version.tag_set", obj=version, model=model,
-           version=version.version, before={"key": key, "value": before}, after={"key": key, "value": value})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.tag_set",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"key": key, "value": before},
+        after={"key": key, "value": value},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -629,13 +804,22 @@ def model_version_delete_tag(*, principal: Principal, version: ModelVersion, key
     require(principal, model, "manage" if is_ownership_tag(key) else "edit", action=f"delete tag '{key}'")
     tag = ModelVersionTag.objects.filter(version=version, key=key).first()
     if tag is None:
-        raise NotFound(f"No tag with name: {key} in model version (name={model.name}, version={version.version}).")
+        raise NotFound(
+            f"No tag with name: {key} in model version (name={model.name}, version={version.version})."
+        )
     before = tag.value
     tag.delete()
     version.last_updated_timestamp = now_ms()
     version.save(update_fields=["last_updated_timestamp"])
-    _audit(principal, tenant=principal.tenant, action="model_version.tag_deleted", obj=version, model=model,
-           version=version.version, before={"key": key, "value": before})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.tag_deleted",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"key": key, "value": before},
+    )
 
 
 def stage_level(from_stage: str, to_stage: str) -> str:
@@ -644,9 +828,15 @@ def stage_level(from_stage: str, to_stage: str) -> str:
 
 
 @transaction.atomic(durable=True)
-def model_version_transition_stage(*, principal: Principal, version: ModelVersion, stage: str,
-                                   archive_existing_versions: bool = False, expected_stage: str | None = None,
-                                   comment: str = "") -> ModelVersion:
+def model_version_transition_stage(
+    *,
+    principal: Principal,
+    version: ModelVersion,
+    stage: str,
+    archive_existing_versions: bool = False,
+    expected_stage: str | None = None,
+    comment: str = "",
+) -> ModelVersion:
     stage = canonical_stage(stage)
     expected = canonical_stage(expected_stage) if expected_stage not in (None, "") else None
     # The model row lock serialises every stage change of this model, so "archive the others" sees every version
@@ -654,19 +844,27 @@ def model_version_transition_stage(*, principal: Principal, version: ModelVersio
     model, version = _lock_version(principal, version)
     require(principal, model, stage_level(version.stage, stage), action=f"move the version to {stage}")
     if archive_existing_versions and stage not in (Stage.STAGING, Stage.PRODUCTION):
-        raise InvalidParameter(f"Model version transition cannot archive existing model versions because "
-                               f"'{stage}' is not an Active stage. Valid stages are Staging and Production.")
+        raise InvalidParameter(
+            f"Model version transition cannot archive existing model versions because "
+            f"'{stage}' is not an Active stage. Valid stages are Staging and Production."
+        )
     if expected is not None and version.stage != expected:
-        raise Conflict(f"Model Version (name={model.name}, version={version.version}) is in stage "
-                       f"'{version.stage}', not the expected '{expected}'.",
-                       details={"current_stage": version.stage})
+        raise Conflict(
+            f"Model Version (name={model.name}, version={version.version}) is in stage "
+            f"'{version.stage}', not the expected '{expected}'.",
+            details={"current_stage": version.stage},
+        )
     if version.status != VersionStatus.READY:
-        raise Conflict(f"Model Version (name={model.name}, version={version.version}) is {version.status}: "
-                       f"only READY versions can change stage.")
+        raise Conflict(
+            f"Model Version (name={model.name}, version={version.version}) is {version.status}: "
+            f"only READY versions can change stage."
+        )
     ts = now_ms()
     archived: list[ModelVersion] = []
     if archive_existing_versions:
-        others = ModelVersion.objects.select_for_update().filter(model=model, stage=stage).exclude(pk=version.pk)
+        others = (
+            ModelVersion.objects.select_for_update().filter(model=model, stage=stage).exclude(pk=version.pk)
+        )
         for other in others.order_by("version"):
             other.stage = Stage.ARCHIVED
             other.last_updated_timestamp = ts
@@ -678,13 +876,31 @@ def model_version_transition_stage(*, principal: Principal, version: ModelVersio
     version.save(update_fields=["stage", "last_updated_timestamp"])
     _touch(model, ts)
     for other in archived:
-        _audit(principal, tenant=principal.tenant, action="model_version.stage_changed", obj=other, model=model,
-               version=other.version, before={"stage": stage}, after={"stage": Stage.ARCHIVED, "archived_by": {
-                   "version": version.version, "stage": stage}})
-    _audit(principal, tenant=principal.tenant, action="model_version.stage_changed", obj=version, model=model,
-           version=version.version, before={"stage": before},
-           after={"stage": stage, "archive_existing_versions": bool(archive_existing_versions),
-                  "archived_versions": [o.version for o in archived], "comment": comment or ""})
+        _audit(
+            principal,
+            tenant=principal.tenant,
+            action="model_version.stage_changed",
+            obj=other,
+            model=model,
+            version=other.version,
+            before={"stage": stage},
+            after={"stage": Stage.ARCHIVED, "archived_by": {"version": version.version, "stage": stage}},
+        )
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version.stage_changed",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"stage": before},
+        after={
+            "stage": stage,
+            "archive_existing_versions": bool(archive_existing_versions),
+            "archived_versions": [o.version for o in archived],
+            "comment": comment or "",
+        },
+    )
     return version
 
 
@@ -710,8 +926,10 @@ def _check_expected(model: RegisteredModel, alias: str, current: ModelAlias | No
         return
     want = "absent" if expected == "absent" else f"version {expected}"
     now = "absent" if have is None else f"version {have}"
-    raise Conflict(f"Alias '{alias}' of registered model '{model.name}' is {now}, not the expected {want}.",
-                   details={"current_version": str(have) if have is not None else None})
+    raise Conflict(
+        f"Alias '{alias}' of registered model '{model.name}' is {now}, not the expected {want}.",
+        details={"current_version": str(have) if have is not None else None},
+    )
 
 
 def _alias_level(tenant: Tenant, alias: str) -> str:
@@ -719,8 +937,9 @@ def _alias_level(tenant: Tenant, alias: str) -> str:
 
 
 @transaction.atomic(durable=True)
-def alias_set(*, principal: Principal, model: RegisteredModel, alias: str, version: Any,
-              expected_version: Any = None) -> ModelAlias:
+def alias_set(
+    *, principal: Principal, model: RegisteredModel, alias: str, version: Any, expected_version: Any = None
+) -> ModelAlias:
     alias = validate_alias(alias)
     number = version.version if isinstance(version, ModelVersion) else parse_version_number(version)
     expected = _parse_expected_version(expected_version)
@@ -731,9 +950,16 @@ def alias_set(*, principal: Principal, model: RegisteredModel, alias: str, versi
     if target is None:
         raise NotFound(f"Model Version (name={model.name}, version={number}) not found")
     if target.status != VersionStatus.READY:
-        raise Conflict(f"Model Version (name={model.name}, version={number}) is {target.status}: only READY "
-                       f"versions can carry an alias.")
-    current = ModelAlias.objects.select_for_update().select_related("version").filter(model=model, alias=alias).first()
+        raise Conflict(
+            f"Model Version (name={model.name}, version={number}) is {target.status}: only READY "
+            f"versions can carry an alias."
+        )
+    current = (
+        ModelAlias.objects.select_for_update()
+        .select_related("version")
+        .filter(model=model, alias=alias)
+        .first()
+    )
     _check_expected(model, alias, current, expected)
     before = current.version.version if current is not None else None
     user = principal.user if getattr(principal.user, "pk", None) else None
@@ -744,24 +970,46 @@ def alias_set(*, principal: Principal, model: RegisteredModel, alias: str, versi
         current.updated_by = user
         current.save(update_fields=["version", "updated_by", "updated_at"])
     _touch(model)
-    _audit(principal, tenant=principal.tenant, action="model_version_alias.set", obj=current, model=model,
-           version=number, before={"alias": alias, "version": before}, after={"alias": alias, "version": number})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version_alias.set",
+        obj=current,
+        model=model,
+        version=number,
+        before={"alias": alias, "version": before},
+        after={"alias": alias, "version": number},
+    )
     return current
 
 
 @transaction.atomic(durable=True)
-def alias_delete(*, principal: Principal, model: RegisteredModel, alias: str, expected_version: Any = None) -> None:
+def alias_delete(
+    *, principal: Principal, model: RegisteredModel, alias: str, expected_version: Any = None
+) -> None:
     alias = validate_alias(alias)
     expected = _parse_expected_version(expected_version)
     model = _lock_model(principal, model)
     require(principal, model, _alias_level(principal.tenant, alias), action=f"delete alias '{alias}'")
-    current = ModelAlias.objects.select_for_update().select_related("version").filter(model=model, alias=alias).first()
+    current = (
+        ModelAlias.objects.select_for_update()
+        .select_related("version")
+        .filter(model=model, alias=alias)
+        .first()
+    )
     _check_expected(model, alias, current, expected)
     if current is None:
         return  # MLflow: deleting a missing alias is a no-op
     before = current.version.version
-    _audit(principal, tenant=principal.tenant, action="model_version_alias.deleted", obj=current, model=model,
-           version=before, before={"alias": alias, "version": before})
+    _audit(
+        principal,
+        tenant=principal.tenant,
+        action="model_version_alias.deleted",
+        obj=current,
+        model=model,
+        version=before,
+        before={"alias": alias, "version": before},
+    )
     current.delete()
     _touch(model)
 
@@ -783,8 +1031,12 @@ def registration_finalize(*, version_id: int) -> str | None:
     row = ModelVersion.objects.filter(pk=version_id).values("model_id").first()
     if row is None:
         return None
-    model = RegisteredModel.objects.select_for_update(of=("self",)).select_related("tenant").filter(
-        pk=row["model_id"]).first()
+    model = (
+        RegisteredModel.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk=row["model_id"])
+        .first()
+    )
     version = ModelVersion.objects.select_for_update().filter(pk=version_id).first()
     if model is None or version is None:
         return None
@@ -792,13 +1044,21 @@ def registration_finalize(*, version_id: int) -> str | None:
         return version.status
     tenant = model.tenant
     prefix = version.source_path.rstrip("/")
-    entries = list(
-        ArtifactEntry.objects.filter(tenant=tenant, path__startswith=prefix + "/")
-        .values_list("path", "blob_id", "sha256", "size")
-    ) if prefix else []
+    entries = (
+        list(
+            ArtifactEntry.objects.filter(tenant=tenant, path__startswith=prefix + "/").values_list(
+                "path", "blob_id", "sha256", "size"
+            )
+        )
+        if prefix
+        else []
+    )
     if not entries and prefix:
-        single = ArtifactEntry.objects.filter(tenant=tenant, path=prefix).values_list(
-            "path", "blob_id", "sha256", "size").first()
+        single = (
+            ArtifactEntry.objects.filter(tenant=tenant, path=prefix)
+            .values_list("path", "blob_id", "sha256", "size")
+            .first()
+        )
         if single is not None:  # the source names one file: it becomes the snapshot's only file
             entries = [single]
             prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -808,13 +1068,21 @@ def registration_finalize(*, version_id: int) -> str | None:
         version.status_message = f"No files found at the source '{version.source}'."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
-        audit.record(tenant=tenant, actor=None, action="model_version.registration_failed", obj=version,
-                     model_id=model.pk, version=version.version,
-                     after={"status": version.status, "status_message": version.status_message})
+        audit.record(
+            tenant=tenant,
+            actor=None,
+            action="model_version.registration_failed",
+            obj=version,
+            model_id=model.pk,
+            version=version.version,
+            after={"status": version.status, "status_message": version.status_message},
+        )
         return version.status
     strip = len(prefix) + 1 if prefix else 0
-    files = [ModelVersionFile(version=version, path=path[strip:], blob_id=blob_id, sha256=sha, size=size)
-             for path, blob_id, sha, size in entries]
+    files = [
+        ModelVersionFile(version=version, path=path[strip:], blob_id=blob_id, sha256=sha, size=size)
+        for path, blob_id, sha, size in entries
+    ]
     # A killed earlier attempt never committed, but clear defensively so the manifest is exactly this snapshot.
     ModelVersionFile.objects.filter(version=version).delete()
     ModelVersionFile.objects.bulk_create(files)
@@ -823,8 +1091,18 @@ def registration_finalize(*, version_id: int) -> str | None:
     version.status_message = ""
     version.last_updated_timestamp = ts
     version.save(update_fields=["manifest_sha256", "status", "status_message", "last_updated_timestamp"])
-    audit.record(tenant=tenant, actor=None, action="model_version.ready", obj=version, model_id=model.pk,
-                 version=version.version,
-                 after={"status": version.status, "manifest_sha256": version.manifest_sha256,
-                        "files": len(files), "bytes": sum(f.size for f in files)})
+    audit.record(
+        tenant=tenant,
+        actor=None,
+        action="model_version.ready",
+        obj=version,
+        model_id=model.pk,
+        version=version.version,
+        after={
+            "status": version.status,
+            "manifest_sha256": version.manifest_sha256,
+            "files": len(files),
+            "bytes": sum(f.size for f in files),
+        },
+    )
     return version.status

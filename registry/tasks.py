@@ -49,8 +49,11 @@ def requeue_pending_registrations(older_than_seconds: int = 60) -> int:
     from .models import ModelVersion, VersionStatus
 
     cutoff = int((time.time() - older_than_seconds) * 1000)
-    ids = list(ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION,
-                                           creation_timestamp__lt=cutoff).values_list("pk", flat=True))
+    ids = list(
+        ModelVersion.objects.filter(
+            status=VersionStatus.PENDING_REGISTRATION, creation_timestamp__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
     for version_id in ids:
         register_model_version.delay(version_id)
     if ids:

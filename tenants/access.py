@@ -75,7 +75,9 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
     role = membership.role if membership else Role.ADMIN
     if tenant.is_suspended:
         if not platform_admin:
-            raise TenantSuspended(f"Tenant '{tenant.slug}' is suspended; contact your platform administrator.")
+            raise TenantSuspended(
+                f"Tenant '{tenant.slug}' is suspended; contact your platform administrator."
+            )
         if request.method not in SAFE_METHODS:
             raise PermissionDenied(f"Tenant '{tenant.slug}' is suspended: read-only for platform admins.")
     scopes = frozenset(token.scopes) if token is not None else frozenset(SCOPES)

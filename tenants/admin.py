@@ -71,8 +71,17 @@ class TenantAdmin(ServiceAdmin):
     list_filter = ["status"]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at", "last_experiment_number"]
-    fields = ["slug", "name", "status", "quota_storage_bytes", "quota_models", "members_read_all",
-              "protected_aliases", "last_experiment_number", "created_at"]
+    fields = [
+        "slug",
+        "name",
+        "status",
+        "quota_storage_bytes",
+        "quota_models",
+        "members_read_all",
+        "protected_aliases",
+        "last_experiment_number",
+        "created_at",
+    ]
     inlines = [MembershipInline]
     actions = ["suspend", "activate"]
 
@@ -91,8 +100,11 @@ class TenantAdmin(ServiceAdmin):
             saved = services.tenant_update(tenant=obj, actor=request.user, **changes)
         else:
             saved = services.tenant_create(
-                slug=obj.slug, name=obj.name, actor=request.user,
-                quota_storage_bytes=obj.quota_storage_bytes, quota_models=obj.quota_models,
+                slug=obj.slug,
+                name=obj.name,
+                actor=request.user,
+                quota_storage_bytes=obj.quota_storage_bytes,
+                quota_models=obj.quota_models,
             )
             rest = {f: v for f, v in changes.items() if f in ("members_read_all", "protected_aliases")}
             if rest:

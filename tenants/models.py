@@ -7,7 +7,8 @@ from django.db import models
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 slug_validator = RegexValidator(
-    SLUG_RE, "Use a DNS-label slug: lowercase letters, digits and dashes, 1-63 characters, no dash at either end."
+    SLUG_RE,
+    "Use a DNS-label slug: lowercase letters, digits and dashes, 1-63 characters, no dash at either end.",
 )
 
 
@@ -93,7 +94,9 @@ class TeamMembership(models.Model):
         MEMBER = "member"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
     role = models.CharField(max_length=16, choices=TeamRole.choices, default=TeamRole.MEMBER)
 
     class Meta:

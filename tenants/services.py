@@ -30,22 +30,37 @@ def tenant_get(slug: str) -> Tenant:
 
 
 @transaction.atomic(durable=True)
-def tenant_create(*, slug: str, name: str = "", actor=None, quota_storage_bytes: int | None = None,
-                  quota_models: int | None = None) -> Tenant:
+def tenant_create(
+    *,
+    slug: str,
+    name: str = "",
+    actor=None,
+    quota_storage_bytes: int | None = None,
+    quota_models: int | None = None,
+) -> Tenant:
     _validate_slug(slug, "tenant")
     if Tenant.objects.filter(slug=slug).exists():
         raise AlreadyExists(f"Tenant '{slug}' already exists.")
     try:
         with transaction.atomic():
             tenant = Tenant.objects.create(
-                slug=slug, name=name or slug, quota_storage_bytes=quota_storage_bytes, quota_models=quota_models
+                slug=slug,
+                name=name or slug,
+                quota_storage_bytes=quota_storage_bytes,
+                quota_models=quota_models,
             )
     except IntegrityError as exc:  # a concurrent create won the race for the slug
         raise AlreadyExists(f"Tenant '{slug}' already exists.") from exc
     from registry.tracking.services import experiment_create_default
 
     experiment_create_default(tenant=tenant)
-    audit.record(tenant=tenant, actor=actor, action="tenant.created", obj=tenant, after={"slug": slug, "name": tenant.name})
+    audit.record(
+        tenant=tenant,
+        actor=actor,
+        action="tenant.created",
+        obj=tenant,
+        after={"slug": slug, "name": tenant.name},
+    )
     return tenant
 
 
@@ -58,8 +73,14 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor=None) -> Tenant:
     if before != status:
         tenant.status = status
         tenant.save(update_fields=["status"])
-        audit.record(tenant=tenant, actor=actor, action="tenant.status_changed", obj=tenant,
-                     before={"status": before}, after={"status": status})
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="tenant.status_changed",
+            obj=tenant,
+            before={"status": before},
+            after={"status": status},
+        )
     return tenant
 
 
@@ -100,8 +121,14 @@ def tenant_update(*, tenant: Tenant, actor=None, **changes: Any) -> Tenant:
     for field in before:
         setattr(tenant, field, cleaned[field])
     tenant.save(update_fields=list(before))
-    audit.record(tenant=tenant, actor=actor, action="tenant.updated", obj=tenant, before=before,
-                 after={f: cleaned[f] for f in before})
+    audit.record(
+        tenant=tenant,
+        actor=actor,
+        action="tenant.updated",
+        obj=tenant,
+        before=before,
+        after={f: cleaned[f] for f in before},
+    )
     return tenant
 
 
@@ -131,8 +158,14 @@ def team_update(*, team: Team, name: str, actor=None) -> Team:
         before = team.name
         team.name = name
         team.save(update_fields=["name"])
-        audit.record(tenant=team.tenant, actor=actor, action="team.updated", obj=team,
-                     before={"name": before}, after={"name": name})
+        audit.record(
+            tenant=team.tenant,
+            actor=actor,
+            action="team.updated",
+            obj=team,
+            before={"name": before},
+            after={"name": name},
+        )
     return team
 
 
@@ -155,11 +188,22 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
         from accounts.models import ServiceAccount
 
         ServiceAccount.objects.filter(user=user, tenant=tenant).update(role=role)
-        audit.record(tenant=tenant, actor=actor, action="membership.role_changed", obj=membership,
-                     before={"user": user.username, "role": before}, after={"user": user.username, "role": role})
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="membership.role_changed",
+            obj=membership,
+            before={"user": user.username, "role": before},
+            after={"user": user.username, "role": role},
+        )
     elif created:
-        audit.record(tenant=tenant, actor=actor, action="membership.created", obj=membership,
-                     after={"user": user.username, "role": role})
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="membership.created",
+            obj=membership,
+            after={"user": user.username, "role": role},
+        )
     return membership
 
 
@@ -168,7 +212,9 @@ def membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership
     return _membership_set(tenant=tenant, user=user, role=role, actor=actor)
 
 
-def _team_member_add(*, team: Team, user, role: str = TeamMembership.TeamRole.MEMBER, actor=None) -> TeamMembership:
+def _team_member_add(
+    *, team: Team, user, role: str = TeamMembership.TeamRole.MEMBER, actor=None
+) -> TeamMembership:
     if not Membership.objects.filter(tenant_id=team.tenant_id, user=user).exists():
         raise InvalidParameter(f"User '{user.username}' is not a member of tenant '{team.tenant.slug}'.")
     if role not in TeamMembership.TeamRole.values:
@@ -177,19 +223,32 @@ def _team_member_add(*, team: Team, user, role: str = TeamMembership.TeamRole.ME
     # The Django group backs guardian's team grants; keep it in step with the team membership.
     user.groups.add(team.group)
     if created:
-        audit.record(tenant=team.tenant, actor=actor, action="team.member_added", obj=team,
-                     after={"user": user.username, "team": team.slug, "role": role})
+        audit.record(
+            tenant=team.tenant,
+            actor=actor,
+            action="team.member_added",
+            obj=team,
+            after={"user": user.username, "team": team.slug, "role": role},
+        )
     elif tm.role != role:
         before = tm.role
         tm.role = role
         tm.save(update_fields=["role"])
-        audit.record(tenant=team.tenant, actor=actor, action="team.member_role_changed", obj=team,
-                     before={"user": user.username, "role": before}, after={"user": user.username, "role": role})
+        audit.record(
+            tenant=team.tenant,
+            actor=actor,
+            action="team.member_role_changed",
+            obj=team,
+            before={"user": user.username, "role": before},
+            after={"user": user.username, "role": role},
+        )
     return tm
 
 
 @transaction.atomic(durable=True)
-def team_member_add(*, team: Team, user, role: str = TeamMembership.TeamRole.MEMBER, actor=None) -> TeamMembership:
+def team_member_add(
+    *, team: Team, user, role: str = TeamMembership.TeamRole.MEMBER, actor=None
+) -> TeamMembership:
     return _team_member_add(team=team, user=user, role=role, actor=actor)
 
 
@@ -198,8 +257,13 @@ def team_member_remove(*, team: Team, user, actor=None) -> None:
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
     user.groups.remove(team.group)
     if deleted:
-        audit.record(tenant=team.tenant, actor=actor, action="team.member_removed", obj=team,
-                     before={"user": user.username, "team": team.slug})
+        audit.record(
+            tenant=team.tenant,
+            actor=actor,
+            action="team.member_removed",
+            obj=team,
+            before={"user": user.username, "team": team.slug},
+        )
 
 
 @transaction.atomic(durable=True)
@@ -220,7 +284,12 @@ def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
         revoked_at=timezone.now()
     )
     # Recorded before the row goes so the event keeps its id; the row is already locked, so the order is safe.
-    audit.record(tenant=tenant, actor=actor, action="membership.removed", obj=membership,
-                 before={"user": user.username, "role": membership.role, "teams": sorted(t.slug for t in teams)},
-                 after={"tokens_revoked": revoked})
+    audit.record(
+        tenant=tenant,
+        actor=actor,
+        action="membership.removed",
+        obj=membership,
+        before={"user": user.username, "role": membership.role, "teams": sorted(t.slug for t in teams)},
+        after={"tokens_revoked": revoked},
+    )
     membership.delete()

@@ -23,7 +23,9 @@ from tenants import services as tenant_services
 ROOT = Path(__file__).resolve().parent.parent
 
 if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise pytest.UsageError("The test suite runs on PostgreSQL: set DATABASE_URL (make test does it for you).")
+    raise pytest.UsageError(
+        "The test suite runs on PostgreSQL: set DATABASE_URL (make test does it for you)."
+    )
 
 # Full-strength password hashing costs ~0.5 s per user; tests are not about hashing.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -76,10 +78,28 @@ def start_worker(tmp_dir: Path, *, concurrency: int = 2, name: str | None = None
     name = name or f"w{uuid.uuid4().hex[:6]}"
     log = tmp_dir / f"celery-{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", TEST_QUEUE, "-n", f"{name}@%h",
-         "--pool=prefork", f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
-         "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            TEST_QUEUE,
+            "-n",
+            f"{name}@%h",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -113,8 +133,10 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import connection
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def drain_registrations(timeout: float = 60) -> None:
@@ -177,8 +199,9 @@ def other_team(tenant):
 @pytest.fixture
 def owner(tenant, team):
     """A member of the owning team."""
-    return account_services.user_create(username="olivia", tenant=tenant, role="member", teams=[team],
-                                        password="olivia-pw-123")
+    return account_services.user_create(
+        username="olivia", tenant=tenant, role="member", teams=[team], password="olivia-pw-123"
+    )
 
 
 @pytest.fixture

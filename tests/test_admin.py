@@ -26,8 +26,12 @@ def admin_client(client, root):
 
 def inline_management(prefix: str, initial: int = 0, total: int | None = None) -> dict:
     total = initial if total is None else total
-    return {f"{prefix}-TOTAL_FORMS": str(total), f"{prefix}-INITIAL_FORMS": str(initial),
-            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
+    return {
+        f"{prefix}-TOTAL_FORMS": str(total),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
 
 
 PAGES = [
@@ -68,33 +72,56 @@ def test_the_admin_is_for_platform_admins_only(client, request, who):
 def test_adding_a_tenant_in_the_admin_goes_through_the_service(admin_client, root):
     from registry.tracking.models import Experiment
 
-    res = admin_client.post("/admin/tenants/tenant/add/", {
-        "slug": "initech", "name": "Initech", "quota_storage_bytes": "", "quota_models": "5",
-        "protected_aliases": '["champion"]', **inline_management("memberships"),
-    })
+    res = admin_client.post(
+        "/admin/tenants/tenant/add/",
+        {
+            "slug": "initech",
+            "name": "Initech",
+            "quota_storage_bytes": "",
+            "quota_models": "5",
+            "protected_aliases": '["champion"]',
+            **inline_management("memberships"),
+        },
+    )
     assert res.status_code == 302, res.content.decode()[:3000]
     tenant = Tenant.objects.get(slug="initech")
-    assert (tenant.quota_models, tenant.members_read_all, tenant.protected_aliases) == (5, False, ["champion"])
+    assert (tenant.quota_models, tenant.members_read_all, tenant.protected_aliases) == (
+        5,
+        False,
+        ["champion"],
+    )
     assert Experiment.objects.filter(tenant=tenant, name="Default").exists()
     actions = list(AuditEvent.objects.filter(tenant=tenant).values_list("action", "actor_name"))
     assert ("tenant.created", "root") in actions and ("tenant.updated", "root") in actions
 
 
 def test_the_admin_refuses_a_bad_tenant_slug(admin_client):
-    res = admin_client.post("/admin/tenants/tenant/add/", {
-        "slug": "Not_A_Slug", "name": "x", "protected_aliases": "[]", **inline_management("memberships"),
-    })
+    res = admin_client.post(
+        "/admin/tenants/tenant/add/",
+        {
+            "slug": "Not_A_Slug",
+            "name": "x",
+            "protected_aliases": "[]",
+            **inline_management("memberships"),
+        },
+    )
     assert res.status_code == 200
     assert "DNS-label" in res.content.decode()
     assert not Tenant.objects.exists()
 
 
 def test_changing_quotas_in_the_admin_is_audited(admin_client, tenant):
-    res = admin_client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", {
-        "name": "Acme Corp", "quota_storage_bytes": "1000000", "quota_models": "",
-        "members_read_all": "on", "protected_aliases": '["champion", "production"]',
-        **inline_management("memberships"),
-    })
+    res = admin_client.post(
+        f"/admin/tenants/tenant/{tenant.pk}/change/",
+        {
+            "name": "Acme Corp",
+            "quota_storage_bytes": "1000000",
+            "quota_models": "",
+            "members_read_all": "on",
+            "protected_aliases": '["champion", "production"]',
+            **inline_management("memberships"),
+        },
+    )
     assert res.status_code == 302, res.content.decode()[:3000]
     tenant.refresh_from_db()
     assert (tenant.name, tenant.quota_storage_bytes) == ("Acme Corp", 1_000_000)
@@ -111,7 +138,9 @@ def test_the_suspend_action_suspends_through_the_service(admin_client, owner, te
     tenant.refresh_from_db()
     other_tenant.refresh_from_db()
     assert (tenant.status, other_tenant.status) == ("suspended", "active")
-    assert AuditEvent.objects.filter(tenant=tenant, action="tenant.status_changed", actor_name="root").exists()
+    assert AuditEvent.objects.filter(
+        tenant=tenant, action="tenant.status_changed", actor_name="root"
+    ).exists()
     assert client_for(secret).get("/t/acme/api/v1/me").json()["error_code"] == "TENANT_SUSPENDED"
 
     admin_client.post("/admin/tenants/tenant/", {"action": "activate", "_selected_action": [tenant.pk]})
@@ -126,8 +155,11 @@ def test_tenants_cannot_be_deleted_in_the_admin(admin_client, tenant):
 
 def test_the_token_admin_never_shows_the_secret_or_its_hash(admin_client, owner, tenant):
     token, secret = account_services.token_issue(user=owner, tenant=tenant, name="laptop")
-    for url in ["/admin/accounts/apitoken/", f"/admin/accounts/apitoken/{token.pk}/change/",
-                "/admin/accounts/serviceaccount/"]:
+    for url in [
+        "/admin/accounts/apitoken/",
+        f"/admin/accounts/apitoken/{token.pk}/change/",
+        "/admin/accounts/serviceaccount/",
+    ]:
         html = admin_client.get(url).content.decode()
         assert secret not in html and token.token_hash not in html
     html = admin_client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
@@ -154,10 +186,16 @@ def test_tokens_cannot_be_added_or_deleted_in_the_admin(admin_client, owner, ten
 
 
 def test_adding_a_team_member_in_the_admin_joins_the_teams_group(admin_client, tenant, team, viewer):
-    res = admin_client.post(f"/admin/tenants/team/{team.pk}/change/", {
-        "name": "Alpha", **inline_management("memberships", initial=0, total=1),
-        "memberships-0-user": viewer.pk, "memberships-0-role": "maintainer", "memberships-0-team": team.pk,
-    })
+    res = admin_client.post(
+        f"/admin/tenants/team/{team.pk}/change/",
+        {
+            "name": "Alpha",
+            **inline_management("memberships", initial=0, total=1),
+            "memberships-0-user": viewer.pk,
+            "memberships-0-role": "maintainer",
+            "memberships-0-team": team.pk,
+        },
+    )
     assert res.status_code == 302, res.content.decode()[:3000]
     assert TeamMembership.objects.get(team=team, user=viewer).role == "maintainer"
     assert viewer.groups.filter(pk=team.group_id).exists()
@@ -167,10 +205,17 @@ def test_adding_a_team_member_in_the_admin_joins_the_teams_group(admin_client, t
 
 
 def test_the_admin_refuses_a_team_member_from_outside_the_tenant(admin_client, team, outsider):
-    res = admin_client.post(f"/admin/tenants/team/{team.pk}/change/", {
-        "name": "alpha", **inline_management("memberships", initial=0, total=1),
-        "memberships-0-user": outsider.pk, "memberships-0-role": "member", "memberships-0-team": team.pk,
-    }, follow=True)
+    res = admin_client.post(
+        f"/admin/tenants/team/{team.pk}/change/",
+        {
+            "name": "alpha",
+            **inline_management("memberships", initial=0, total=1),
+            "memberships-0-user": outsider.pk,
+            "memberships-0-role": "member",
+            "memberships-0-team": team.pk,
+        },
+        follow=True,
+    )
     assert "is not a member of tenant" in res.content.decode()
     assert not TeamMembership.objects.filter(user=outsider).exists()
     assert not outsider.groups.filter(pk=team.group_id).exists()

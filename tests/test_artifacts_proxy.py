@@ -37,18 +37,23 @@ def body(res):
 
 def test_an_owner_uploads_lists_downloads_and_deletes_artifacts(owner, tenant, run):
     client = client_for(issue(owner, tenant))
-    res = client.put(f"{ART}/{run_path(run, 'model/MLmodel')}", data=b"flavors: {}\n",
-                     content_type="application/octet-stream")
+    res = client.put(
+        f"{ART}/{run_path(run, 'model/MLmodel')}",
+        data=b"flavors: {}\n",
+        content_type="application/octet-stream",
+    )
     assert res.status_code == 200, res.content
     res = client.put(f"{ART}/{run_path(run, 'data.json')}", data=b'{"a": 1}', content_type="application/json")
     assert res.status_code == 200, res.content
 
     listing = client.get(ART, {"path": run_path(run)})
     assert listing.status_code == 200
-    assert listing.json() == {"files": [{"path": "data.json", "is_dir": False, "file_size": 8},
-                                        {"path": "model", "is_dir": True}]}
+    assert listing.json() == {
+        "files": [{"path": "data.json", "is_dir": False, "file_size": 8}, {"path": "model", "is_dir": True}]
+    }
     assert client.get(ART, {"path": run_path(run, "model")}).json() == {
-        "files": [{"path": "MLmodel", "is_dir": False, "file_size": 12}]}
+        "files": [{"path": "MLmodel", "is_dir": False, "file_size": 12}]
+    }
     assert client.get(ART, {"path": run_path(run, "missing")}).json() == {}
     assert client.get(ART, {"path": run_path(run, "data.json")}).json() == {}
 
@@ -64,30 +69,50 @@ def test_an_owner_uploads_lists_downloads_and_deletes_artifacts(owner, tenant, r
 
     assert client.delete(f"{ART}/{run_path(run, 'model')}").status_code == 200
     assert client.get(ART, {"path": run_path(run)}).json() == {
-        "files": [{"path": "data.json", "is_dir": False, "file_size": 2}]}
+        "files": [{"path": "data.json", "is_dir": False, "file_size": 2}]
+    }
     missing = client.get(f"{ART}/{run_path(run, 'model/MLmodel')}")
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_the_workspace_header_selects_the_tenant_on_unprefixed_paths(owner, tenant, run):
     client = client_for(issue(owner, tenant))
-    res = client.put(f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'x.txt')}", data=b"hi",
-                     content_type="text/plain", HTTP_X_MLFLOW_WORKSPACE="acme")
+    res = client.put(
+        f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'x.txt')}",
+        data=b"hi",
+        content_type="text/plain",
+        HTTP_X_MLFLOW_WORKSPACE="acme",
+    )
     assert res.status_code == 200, res.content
-    res = client.get("/api/2.0/mlflow-artifacts/artifacts", {"path": run_path(run)}, HTTP_X_MLFLOW_WORKSPACE="acme")
+    res = client.get(
+        "/api/2.0/mlflow-artifacts/artifacts", {"path": run_path(run)}, HTTP_X_MLFLOW_WORKSPACE="acme"
+    )
     assert res.json()["files"][0]["path"] == "x.txt"
     assert body(client.get(f"{ART}/{run_path(run, 'x.txt')}")) == b"hi"
     assert client.get("/api/2.0/mlflow-artifacts/artifacts", {"path": run_path(run)}).status_code == 404
 
 
-@pytest.mark.parametrize("bad", [
-    "../x", "1/../../x", "%2e%2e/x", "1/%2e%2e/%2e%2e/x", "/etc/passwd", "a%5Cb", "1/a%00b", "1/" + "a" * 2000,
-    "1//x", "1/./x",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../x",
+        "1/../../x",
+        "%2e%2e/x",
+        "1/%2e%2e/%2e%2e/x",
+        "/etc/passwd",
+        "a%5Cb",
+        "1/a%00b",
+        "1/" + "a" * 2000,
+        "1//x",
+        "1/./x",
+    ],
+)
 def test_malicious_artifact_paths_are_refused(owner, tenant, run, bad):
     client = client_for(issue(owner, tenant))
-    for res in (client.put(f"{ART}/{bad}", data=b"x", content_type="application/octet-stream"),
-                client.get(f"{ART}/{bad}")):
+    for res in (
+        client.put(f"{ART}/{bad}", data=b"x", content_type="application/octet-stream"),
+        client.get(f"{ART}/{bad}"),
+    ):
         assert res.status_code == 400, (bad, res.status_code, res.content)
         assert res.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
@@ -99,27 +124,39 @@ def test_malicious_list_paths_are_refused(owner, tenant, run, bad):
     assert res.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
-def test_another_tenant_sees_none_of_the_artifacts_by_either_route(owner, tenant, run, outsider, other_tenant):
-    client_for(issue(owner, tenant)).put(f"{ART}/{run_path(run, 'secret.txt')}", data=b"s",
-                                         content_type="text/plain")
+def test_another_tenant_sees_none_of_the_artifacts_by_either_route(
+    owner, tenant, run, outsider, other_tenant
+):
+    client_for(issue(owner, tenant)).put(
+        f"{ART}/{run_path(run, 'secret.txt')}", data=b"s", content_type="text/plain"
+    )
     theirs = client_for(issue(outsider, other_tenant))
     assert theirs.get(f"{ART}/{run_path(run, 'secret.txt')}").status_code == 404
     assert theirs.get(ART, {"path": run_path(run)}).status_code == 404
-    assert theirs.put(f"{ART}/{run_path(run, 'evil.txt')}", data=b"e",
-                      content_type="text/plain").status_code == 404
+    assert (
+        theirs.put(f"{ART}/{run_path(run, 'evil.txt')}", data=b"e", content_type="text/plain").status_code
+        == 404
+    )
     header = {"HTTP_X_MLFLOW_WORKSPACE": "acme"}
-    assert theirs.get(f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'secret.txt')}",
-                      **header).status_code == 404
+    assert (
+        theirs.get(f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'secret.txt')}", **header).status_code
+        == 404
+    )
     # Their own tenant has no such experiment: the same path names nothing there.
     own = {"HTTP_X_MLFLOW_WORKSPACE": "globex"}
-    assert theirs.get(f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'secret.txt')}",
-                      **own).status_code == 404
-    assert theirs.get("/t/globex/api/2.0/mlflow-artifacts/artifacts",
-                      {"path": run_path(run)}).status_code == 404
+    assert (
+        theirs.get(f"/api/2.0/mlflow-artifacts/artifacts/{run_path(run, 'secret.txt')}", **own).status_code
+        == 404
+    )
+    assert (
+        theirs.get("/t/globex/api/2.0/mlflow-artifacts/artifacts", {"path": run_path(run)}).status_code == 404
+    )
 
 
 def test_a_viewer_reads_but_cannot_write_and_a_read_token_cannot_upload(owner, tenant, run, viewer, teammate):
-    client_for(issue(owner, tenant)).put(f"{ART}/{run_path(run, 'a.txt')}", data=b"a", content_type="text/plain")
+    client_for(issue(owner, tenant)).put(
+        f"{ART}/{run_path(run, 'a.txt')}", data=b"a", content_type="text/plain"
+    )
     for user, scopes in ((viewer, None), (teammate, None), (owner, ["read"])):
         client = client_for(issue(user, tenant, scopes))
         assert body(client.get(f"{ART}/{run_path(run, 'a.txt')}")) == b"a"
@@ -140,13 +177,21 @@ def test_the_storage_quota_refuses_uploads_beyond_it(owner, tenant, run):
     tenant.quota_storage_bytes = 10
     tenant.save(update_fields=["quota_storage_bytes"])
     client = client_for(issue(owner, tenant))
-    assert client.put(f"{ART}/{run_path(run, 'small')}", data=b"12345",
-                      content_type="application/octet-stream").status_code == 200
+    assert (
+        client.put(
+            f"{ART}/{run_path(run, 'small')}", data=b"12345", content_type="application/octet-stream"
+        ).status_code
+        == 200
+    )
     res = client.put(f"{ART}/{run_path(run, 'big')}", data=b"x" * 20, content_type="application/octet-stream")
     assert res.status_code == 403 and res.json()["error_code"] == "QUOTA_EXCEEDED"
     # The same bytes again cost nothing: they are already stored.
-    assert client.put(f"{ART}/{run_path(run, 'copy')}", data=b"12345",
-                      content_type="application/octet-stream").status_code == 200
+    assert (
+        client.put(
+            f"{ART}/{run_path(run, 'copy')}", data=b"12345", content_type="application/octet-stream"
+        ).status_code
+        == 200
+    )
 
 
 @pytest.fixture
@@ -157,34 +202,45 @@ def ready_version(owner, tenant, team):
 
     stored = storage.store_bytes(tenant=tenant, data=b"model-bytes")
     blob = Blob.objects.create(tenant=tenant, sha256=stored.sha256, size=stored.size)
-    model = RegisteredModel.objects.create(tenant=tenant, name="churn", owner_team=team, creation_timestamp=1,
-                                           last_updated_timestamp=1)
-    version = ModelVersion.objects.create(model=model, version=1, status="READY", source="x", creation_timestamp=1,
-                                          last_updated_timestamp=1)
-    ModelVersionFile.objects.create(version=version, path="model/model.pkl", blob=blob, sha256=stored.sha256,
-                                    size=stored.size)
+    model = RegisteredModel.objects.create(
+        tenant=tenant, name="churn", owner_team=team, creation_timestamp=1, last_updated_timestamp=1
+    )
+    version = ModelVersion.objects.create(
+        model=model, version=1, status="READY", source="x", creation_timestamp=1, last_updated_timestamp=1
+    )
+    ModelVersionFile.objects.create(
+        version=version, path="model/model.pkl", blob=blob, sha256=stored.sha256, size=stored.size
+    )
     return version
 
 
-def test_registered_version_snapshots_are_served_read_only(owner, tenant, viewer, ready_version, outsider,
-                                                           other_tenant):
+def test_registered_version_snapshots_are_served_read_only(
+    owner, tenant, viewer, ready_version, outsider, other_tenant
+):
     base = f"_registry/{ready_version.model_id}/1"
     for user in (owner, viewer):
         client = client_for(issue(user, tenant))
         assert client.get(ART, {"path": base}).json() == {"files": [{"path": "model", "is_dir": True}]}
         assert client.get(ART, {"path": f"{base}/model"}).json() == {
-            "files": [{"path": "model.pkl", "is_dir": False, "file_size": 11}]}
+            "files": [{"path": "model.pkl", "is_dir": False, "file_size": 11}]
+        }
         res = client.get(f"{ART}/{base}/model/model.pkl")
         assert res.status_code == 200 and body(res) == b"model-bytes"
         assert hashlib.sha256(b"model-bytes").hexdigest() == ready_version.files.get().sha256
     owner_client = client_for(issue(owner, tenant))
-    assert owner_client.put(f"{ART}/{base}/model/model.pkl", data=b"evil",
-                            content_type="application/octet-stream").status_code == 403
+    assert (
+        owner_client.put(
+            f"{ART}/{base}/model/model.pkl", data=b"evil", content_type="application/octet-stream"
+        ).status_code
+        == 403
+    )
     assert owner_client.delete(f"{ART}/{base}/model/model.pkl").status_code == 403
     assert owner_client.get(f"{ART}/_registry/{ready_version.model_id}/2/model/model.pkl").status_code == 404
     assert owner_client.get(f"{ART}/_registry/x/1/a").status_code == 404
     theirs = client_for(issue(outsider, other_tenant))
-    assert theirs.get(f"/t/globex/api/2.0/mlflow-artifacts/artifacts/{base}/model/model.pkl").status_code == 404
+    assert (
+        theirs.get(f"/t/globex/api/2.0/mlflow-artifacts/artifacts/{base}/model/model.pkl").status_code == 404
+    )
 
 
 def test_pending_versions_are_not_served(owner, tenant, ready_version):

@@ -12,10 +12,24 @@ from config.errors import InvalidParameter
 from registry import artifacts
 
 
-@pytest.mark.parametrize("path", [
-    "../x", "a/../../b", "/etc/passwd", "a\\b", "a\x00b", "a" * 1025, "a//b", "./a", "a/./b", "..", "C:/x",
-    "a/\nb", "",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../x",
+        "a/../../b",
+        "/etc/passwd",
+        "a\\b",
+        "a\x00b",
+        "a" * 1025,
+        "a//b",
+        "./a",
+        "a/./b",
+        "..",
+        "C:/x",
+        "a/\nb",
+        "",
+    ],
+)
 def test_it_refuses_malicious_or_malformed_paths(path):
     with pytest.raises(InvalidParameter) as exc:
         artifacts.validate_artifact_path(path)
@@ -23,7 +37,9 @@ def test_it_refuses_malicious_or_malformed_paths(path):
 
 
 def test_it_accepts_and_normalises_ordinary_paths():
-    assert artifacts.validate_artifact_path("1/abc/artifacts/model/MLmodel") == "1/abc/artifacts/model/MLmodel"
+    assert (
+        artifacts.validate_artifact_path("1/abc/artifacts/model/MLmodel") == "1/abc/artifacts/model/MLmodel"
+    )
     assert artifacts.validate_artifact_path("1/abc/artifacts/dir/") == "1/abc/artifacts/dir"
     assert artifacts.validate_artifact_path("", allow_empty=True) == ""
     assert artifacts.validate_artifact_path("a b/c..d/é.txt") == "a b/c..d/é.txt"
@@ -45,7 +61,7 @@ def test_it_streams_bytes_into_content_addressed_storage_once(tenant):
     def read(n):
         nonlocal position
         reads.append(n)
-        chunk = data[position:position + n]
+        chunk = data[position : position + n]
         position += len(chunk)
         return chunk
 
@@ -72,8 +88,12 @@ def test_a_streamed_upload_stops_at_the_limit(tenant):
 
 
 def test_listing_shows_immediate_children_only():
-    rows = [("1/r/artifacts/a.txt", 3), ("1/r/artifacts/model/MLmodel", 10), ("1/r/artifacts/model/sub/x", 1),
-            ("1/r/artifactsX/b", 1)]
+    rows = [
+        ("1/r/artifacts/a.txt", 3),
+        ("1/r/artifacts/model/MLmodel", 10),
+        ("1/r/artifacts/model/sub/x", 1),
+        ("1/r/artifactsX/b", 1),
+    ]
     assert artifacts.immediate_children("1/r/artifacts", rows) == [
         {"path": "a.txt", "is_dir": False, "file_size": 3},
         {"path": "model", "is_dir": True},

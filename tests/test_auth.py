@@ -50,7 +50,9 @@ def test_basic_auth_with_a_password_instead_of_a_token_is_refused(owner, tenant)
     assert "mgt_" in res.json()["message"]
 
 
-@pytest.mark.parametrize("header", ["Basic !!!not-base64!!!", "Basic " + base64.b64encode(b"no-colon").decode()])
+@pytest.mark.parametrize(
+    "header", ["Basic !!!not-base64!!!", "Basic " + base64.b64encode(b"no-colon").decode()]
+)
 def test_malformed_basic_credentials_are_refused(tenant, header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)

@@ -43,4 +43,3 @@ def test_a_task_round_trips_through_a_real_worker(worker):
     result = ping.delay("hello")
     assert result.get(timeout=30) == "hello"
     assert result.status == "SUCCESS"
-

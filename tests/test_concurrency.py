@@ -72,20 +72,32 @@ def ready_versions(p, model, tenant, n: int) -> list[ModelVersion]:
 
 def test_twenty_parallel_version_creations_get_versions_one_to_twenty(p_owner, model, tenant):
     logged = make_logged_model(tenant)
-    results = run_in_threads(20, lambda i: services.model_version_create(
-        principal=p_owner, model=model, source=f"models:/{logged.model_id}").version)
+    results = run_in_threads(
+        20,
+        lambda i: (
+            services.model_version_create(
+                principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+            ).version
+        ),
+    )
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
     assert sorted(results) == list(range(1, 21))
-    assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == list(range(1, 21))
+    assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == list(
+        range(1, 21)
+    )
     model.refresh_from_db()
     assert model.last_version == 20
 
 
 def test_parallel_archiving_promotions_leave_exactly_one_production_version(p_owner, model, tenant):
     versions = ready_versions(p_owner, model, tenant, 8)
-    results = run_in_threads(8, lambda i: services.model_version_transition_stage(
-        principal=p_owner, version=versions[i], stage="Production", archive_existing_versions=True))
+    results = run_in_threads(
+        8,
+        lambda i: services.model_version_transition_stage(
+            principal=p_owner, version=versions[i], stage="Production", archive_existing_versions=True
+        ),
+    )
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
     stages = list(ModelVersion.objects.filter(model=model).values_list("stage", flat=True))
@@ -96,8 +108,16 @@ def test_parallel_archiving_promotions_leave_exactly_one_production_version(p_ow
 def test_parallel_alias_moves_with_a_precondition_have_one_winner_and_conflicts(p_owner, model, tenant):
     versions = ready_versions(p_owner, model, tenant, 9)
     services.alias_set(principal=p_owner, model=model, alias="champion", version=1)
-    results = run_in_threads(8, lambda i: services.alias_set(
-        principal=p_owner, model=model, alias="champion", version=versions[i + 1].version, expected_version=1))
+    results = run_in_threads(
+        8,
+        lambda i: services.alias_set(
+            principal=p_owner,
+            model=model,
+            alias="champion",
+            version=versions[i + 1].version,
+            expected_version=1,
+        ),
+    )
     winners = [r for r in results if isinstance(r, ModelAlias)]
     conflicts = [r for r in results if isinstance(r, Conflict)]
     assert len(winners) == 1, results

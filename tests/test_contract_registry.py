@@ -52,14 +52,32 @@ def normalise(value):
 def seed_tracking(tenant) -> None:
     """The recorded run and logged model, in experiment 1 of our tenant, with the model's files indexed."""
     ts = int(time.time() * 1000)
-    experiment = Experiment.objects.create(tenant=tenant, number=1, name="churn", artifact_location="mlflow-artifacts:/1",
-                                           creation_time=ts, last_update_time=ts)
-    run = Run.objects.create(run_id=RUN_ID, tenant=tenant, experiment=experiment, start_time=ts,
-                             artifact_uri=f"mlflow-artifacts:/1/{RUN_ID}/artifacts")
-    LoggedModel.objects.create(model_id=MODEL_ID, tenant=tenant, experiment=experiment, name="model", source_run=run,
-                               status=LoggedModelStatus.READY,
-                               artifact_uri=f"mlflow-artifacts:/1/models/{MODEL_ID}/artifacts",
-                               creation_timestamp=ts, last_updated_timestamp=ts)
+    experiment = Experiment.objects.create(
+        tenant=tenant,
+        number=1,
+        name="churn",
+        artifact_location="mlflow-artifacts:/1",
+        creation_time=ts,
+        last_update_time=ts,
+    )
+    run = Run.objects.create(
+        run_id=RUN_ID,
+        tenant=tenant,
+        experiment=experiment,
+        start_time=ts,
+        artifact_uri=f"mlflow-artifacts:/1/{RUN_ID}/artifacts",
+    )
+    LoggedModel.objects.create(
+        model_id=MODEL_ID,
+        tenant=tenant,
+        experiment=experiment,
+        name="model",
+        source_run=run,
+        status=LoggedModelStatus.READY,
+        artifact_uri=f"mlflow-artifacts:/1/models/{MODEL_ID}/artifacts",
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
+    )
     for rel, content in MODEL_FILES.items():
         put_file(tenant, f"1/models/{MODEL_ID}/artifacts/{rel}", content)
 
@@ -84,7 +102,9 @@ def test_recorded_registry_traffic_replays_with_the_same_answers(worker, tenant,
         expected = ex["resp_body"]
         if ex["path"].split("?")[0].endswith("/get-download-uri"):
             model = RegisteredModel.objects.get(tenant=tenant, name=res.wsgi_request.GET["name"])
-            expected = {"artifact_uri": f"mlflow-artifacts:/_registry/{model.pk}/{res.wsgi_request.GET['version']}"}
+            expected = {
+                "artifact_uri": f"mlflow-artifacts:/_registry/{model.pk}/{res.wsgi_request.GET['version']}"
+            }
         assert normalise(res.json()) == normalise(expected), where
         if ex["path"].endswith("/model-versions/create"):
             assert elapsed < 3, f"{where} took {elapsed:.2f}s to answer READY"

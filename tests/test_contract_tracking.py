@@ -40,8 +40,13 @@ def shape(value: Any) -> Any:
     if isinstance(value, dict):
         # Tag lists are compared by element shape, not length: in the recording, the registry (not replayed here)
         # adds `mlflow.modelVersions` to a logged model when a version is created from it.
-        return {k: (sorted({json.dumps(shape(t)) for t in v}) if k == "tags" and isinstance(v, list) else shape(v))
-                for k, v in value.items() if k not in OPTIONAL_KEYS}
+        return {
+            k: (
+                sorted({json.dumps(shape(t)) for t in v}) if k == "tags" and isinstance(v, list) else shape(v)
+            )
+            for k, v in value.items()
+            if k not in OPTIONAL_KEYS
+        }
     if isinstance(value, list):
         return [shape(v) for v in value]
     if isinstance(value, bool):
@@ -84,7 +89,9 @@ def test_recorded_tracking_exchanges_replay_with_the_same_status_and_shape(owner
             raw = record["req_body"]
             match = re.match(r"<(\d+) bytes>", raw) if isinstance(raw, str) else None
             data = b"x" * int(match.group(1)) if match else json.dumps(raw).encode()
-            res = client.generic("PUT", path, data, content_type=record["req_ct"] or "application/octet-stream")
+            res = client.generic(
+                "PUT", path, data, content_type=record["req_ct"] or "application/octet-stream"
+            )
         elif method == "GET":
             res = client.get(path)
         else:
@@ -109,14 +116,18 @@ def test_recorded_tracking_exchanges_replay_with_the_same_status_and_shape(owner
 
 
 @pytest.mark.skipif(not TRAFFIC.exists(), reason="recorded MLflow traffic not available")
-def test_the_recorded_exchanges_are_refused_for_another_tenant_and_a_viewer(owner, tenant, viewer, outsider,
-                                                                           other_tenant):
+def test_the_recorded_exchanges_are_refused_for_another_tenant_and_a_viewer(
+    owner, tenant, viewer, outsider, other_tenant
+):
     """The first writes of the recording, sent with a viewer's token and another tenant's token."""
     records = exchanges()
     create = next(r for r in records if r["path"].endswith("experiments/create"))
     theirs = client_for(issue(outsider, other_tenant))
-    res = theirs.generic("POST", create["path"], json.dumps(create["req_body"]), content_type="application/json")
+    res = theirs.generic(
+        "POST", create["path"], json.dumps(create["req_body"]), content_type="application/json"
+    )
     assert res.status_code == 404 and res.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    res = client_for(issue(viewer, tenant)).generic("POST", create["path"], json.dumps(create["req_body"]),
-                                                    content_type="application/json")
+    res = client_for(issue(viewer, tenant)).generic(
+        "POST", create["path"], json.dumps(create["req_body"]), content_type="application/json"
+    )
     assert res.status_code == 403 and res.json()["error_code"] == "PERMISSION_DENIED"

@@ -30,7 +30,9 @@ def client(owner, tenant):
 @pytest.fixture
 def objects(client):
     """An experiment, a run and a registered model to aim the malformed requests at."""
-    experiment_id = _ok(client.post(f"{MLFLOW}/experiments/create", {"name": "exp"}, format="json"))["experiment_id"]
+    experiment_id = _ok(client.post(f"{MLFLOW}/experiments/create", {"name": "exp"}, format="json"))[
+        "experiment_id"
+    ]
     run = _ok(client.post(f"{MLFLOW}/runs/create", {"experiment_id": experiment_id}, format="json"))
     _ok(client.post(f"{MLFLOW}/registered-models/create", {"name": "churn"}, format="json"))
     return {"experiment_id": experiment_id, "run_id": run["run"]["info"]["run_id"], "model": "churn"}
@@ -165,8 +167,13 @@ def test_registry_services_refuse_nul_themselves_whatever_the_route(owner, tenan
 
 
 def test_native_lookups_with_nul_in_the_path_name_nothing(client, objects):
-    for url in ["models/a%00b", "models/a%00b/versions/1", "models/a%00b/resolve?alias=x",
-                "models/churn/aliases/a%00b", "models/a%00b/permissions"]:
+    for url in [
+        "models/a%00b",
+        "models/a%00b/versions/1",
+        "models/a%00b/resolve?alias=x",
+        "models/churn/aliases/a%00b",
+        "models/a%00b/permissions",
+    ]:
         _client_error(client.get(f"{NATIVE}/{url}"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
@@ -179,11 +186,21 @@ def test_native_list_filters_with_nul_are_400s(client, objects):
 
 
 def test_non_ascii_digits_in_mlflow_ids_are_client_errors(client, objects):
-    _client_error(client.get(f"{MLFLOW}/experiments/get", {"experiment_id": "²"}), 404, "RESOURCE_DOES_NOT_EXIST")
-    _client_error(client.post(f"{MLFLOW}/runs/create", {"experiment_id": "٣"}, format="json"),
-                  404, "RESOURCE_DOES_NOT_EXIST")
-    _client_error(client.post(f"{MLFLOW}/model-versions/create",
-                              {"name": "churn", "source": "mlflow-artifacts:/²/x"}, format="json"))
+    _client_error(
+        client.get(f"{MLFLOW}/experiments/get", {"experiment_id": "²"}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    _client_error(
+        client.post(f"{MLFLOW}/runs/create", {"experiment_id": "٣"}, format="json"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    _client_error(
+        client.post(
+            f"{MLFLOW}/model-versions/create",
+            {"name": "churn", "source": "mlflow-artifacts:/²/x"},
+            format="json",
+        )
+    )
 
 
 @pytest.mark.parametrize("path", ["²/a.txt", "_registry/²/³/x", "_registry/1/²/x", "٣/RID/artifacts/x"])
@@ -197,15 +214,26 @@ def test_non_ascii_or_overlong_digits_in_native_preconditions_are_400s(client, o
     _client_error(client.get(f"{NATIVE}/models/churn/resolve", {"version": "²"}))
     _client_error(client.get(f"{NATIVE}/models/churn/resolve", {"version": "9" * 5000}))
     for header in ["²", '"٣"', "9" * 5000]:
-        _client_error(client.put(f"{NATIVE}/models/churn/aliases/champ", {"version": 1}, format="json",
-                                 HTTP_IF_MATCH=header))
+        _client_error(
+            client.put(
+                f"{NATIVE}/models/churn/aliases/champ", {"version": 1}, format="json", HTTP_IF_MATCH=header
+            )
+        )
 
 
 # --- infinite numbers (1e400 parses as inf): int(inf) raised OverflowError, a 500 ----------------------------------
 
 
-@pytest.mark.parametrize("path", ["registered-models/search", "model-versions/search", "experiments/search",
-                                  "runs/search", "logged-models/search"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "registered-models/search",
+        "model-versions/search",
+        "experiments/search",
+        "runs/search",
+        "logged-models/search",
+    ],
+)
 def test_an_infinite_max_results_is_a_400(client, objects, path):
     for literal in ("1e400", "Infinity", "-Infinity", "NaN"):
         raw = f'{{"experiment_ids": ["{objects["experiment_id"]}"], "max_results": {literal}}}'
@@ -213,8 +241,11 @@ def test_an_infinite_max_results_is_a_400(client, objects, path):
 
 
 def test_an_infinite_expected_version_is_a_400_on_the_native_api(client, objects):
-    _client_error(_raw(client, "put", f"{NATIVE}/models/churn/aliases/champ",
-                       '{"version": 1, "expected_version": 1e400}'))
+    _client_error(
+        _raw(
+            client, "put", f"{NATIVE}/models/churn/aliases/champ", '{"version": 1, "expected_version": 1e400}'
+        )
+    )
 
 
 # --- what was already refused, kept that way -----------------------------------------------------------------------
@@ -226,7 +257,11 @@ ALREADY_REFUSED = [
     ("post", "experiments/set-experiment-tag", {"experiment_id": "EID", "key": "k" * 300, "value": "v"}),
     ("post", "runs/log-metric", {"run_id": "RID", "key": "m", "value": 1, "timestamp": 1, "step": 2**63}),
     ("post", "runs/log-metric", {"run_id": "RID", "key": "m", "value": 1, "timestamp": 2**64}),
-    ("post", "runs/log-batch", {"run_id": "RID", "metrics": [{"key": "m", "value": 1, "timestamp": -(2**63) - 1}]}),
+    (
+        "post",
+        "runs/log-batch",
+        {"run_id": "RID", "metrics": [{"key": "m", "value": 1, "timestamp": -(2**63) - 1}]},
+    ),
     ("post", "runs/update", {"run_id": "RID", "end_time": 10**30}),
     ("post", "runs/create", {"experiment_id": "EID", "start_time": 2**63}),
     ("post", "runs/create", {"experiment_id": "EID", "run_name": "r" * 251}),
@@ -240,7 +275,9 @@ def test_oversized_values_and_integers_beyond_bigint_are_400s(client, objects, m
     _client_error(getattr(client, method)(f"{MLFLOW}/{path}", _fill(body, objects), format="json"))
 
 
-@pytest.mark.parametrize("raw", ["[1, 2]", '"name"', "42", "null", "{", "not json", '{"name": "\xe9"}'.encode("latin-1")])
+@pytest.mark.parametrize(
+    "raw", ["[1, 2]", '"name"', "42", "null", "{", "not json", '{"name": "\xe9"}'.encode("latin-1")]
+)
 def test_a_body_that_is_not_a_json_object_is_a_400(client, objects, raw):
     _client_error(_raw(client, "post", f"{MLFLOW}/registered-models/create", raw))
 
@@ -274,8 +311,15 @@ def test_the_tenant_list_matches_its_documented_shape(client, django_user_model,
 # --- a NUL in the tenant segment of the URL: the tenant lookup was a DataError, a 500 -------------------------------
 
 
-@pytest.mark.parametrize("url", ["/t/a%00b/api/v1/me", "/t/%00/api/2.0/mlflow/experiments/search",
-                                 "/t/acme%00/api/2.0/mlflow-artifacts/artifacts?path=1", "/t/%00/api/v1/models/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/t/a%00b/api/v1/me",
+        "/t/%00/api/2.0/mlflow/experiments/search",
+        "/t/acme%00/api/2.0/mlflow-artifacts/artifacts?path=1",
+        "/t/%00/api/v1/models/",
+    ],
+)
 def test_a_nul_in_the_tenant_segment_names_no_tenant(client, url):
     _client_error(client.get(url), 404, "RESOURCE_DOES_NOT_EXIST")
 
@@ -294,8 +338,16 @@ def test_a_body_over_the_upload_limit_is_a_json_400(client, objects, settings):
 # --- a forged page token whose offset is past bigint: OFFSET out of range was a database error, a 500 --------------
 
 
-@pytest.mark.parametrize("path", ["registered-models/search", "model-versions/search", "experiments/search",
-                                  "runs/search", "logged-models/search"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "registered-models/search",
+        "model-versions/search",
+        "experiments/search",
+        "runs/search",
+        "logged-models/search",
+    ],
+)
 def test_a_page_token_with_an_offset_beyond_bigint_is_a_400(client, objects, path):
     import base64
 
@@ -304,8 +356,12 @@ def test_a_page_token_with_an_offset_beyond_bigint_is_a_400(client, objects, pat
         body = {"experiment_ids": [objects["experiment_id"]], "page_token": token}
         _client_error(client.post(f"{MLFLOW}/{path}", body, format="json"))
     token = base64.b64encode(json.dumps({"offset": 10**30}).encode()).decode()
-    _client_error(client.get(f"{MLFLOW}/metrics/get-history",
-                             {"run_id": objects["run_id"], "metric_key": "m", "page_token": token}))
+    _client_error(
+        client.get(
+            f"{MLFLOW}/metrics/get-history",
+            {"run_id": objects["run_id"], "metric_key": "m", "page_token": token},
+        )
+    )
 
 
 # --- a metric value that is an integer too large for a double: float(int) raised OverflowError, a 500 --------------
@@ -314,10 +370,20 @@ def test_a_page_token_with_an_offset_beyond_bigint_is_a_400(client, objects, pat
 def test_a_metric_value_beyond_double_range_is_a_400(client, objects):
     huge = "9" * 400  # a JSON integer literal: json gives an int, and float() of it overflows
     rid = objects["run_id"]
-    for path, raw in [("runs/log-metric", f'{{"run_id": "{rid}", "key": "m", "value": {huge}, "timestamp": 1}}'),
-                      ("runs/log-batch", f'{{"run_id": "{rid}", "metrics": [{{"key": "m", "value": -{huge}, '
-                                         f'"timestamp": 1}}]}}')]:
+    for path, raw in [
+        ("runs/log-metric", f'{{"run_id": "{rid}", "key": "m", "value": {huge}, "timestamp": 1}}'),
+        (
+            "runs/log-batch",
+            f'{{"run_id": "{rid}", "metrics": [{{"key": "m", "value": -{huge}, "timestamp": 1}}]}}',
+        ),
+    ]:
         assert "double" in _client_error(_raw(client, "post", f"{MLFLOW}/{path}", raw))["message"]
     # A float literal past the range is infinity, as JSON parsers (and MLflow) read it: kept, like any ±inf.
-    _ok(_raw(client, "post", f"{MLFLOW}/runs/log-metric", f'{{"run_id": "{rid}", "key": "m", "value": 1e400, '
-                                                          f'"timestamp": 1}}'))
+    _ok(
+        _raw(
+            client,
+            "post",
+            f"{MLFLOW}/runs/log-metric",
+            f'{{"run_id": "{rid}", "key": "m", "value": 1e400, "timestamp": 1}}',
+        )
+    )

@@ -55,8 +55,13 @@ def test_readyz_is_503_naming_redis_when_the_broker_is_down(client, db, settings
 def test_readyz_is_503_naming_storage_when_artifacts_cannot_be_written(client, db, settings, tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the artifact root should be")
-    settings.STORAGES = {**settings.STORAGES, "artifacts": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(blocker)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(blocker)},
+        },
+    }
     res = client.get("/readyz")
     assert res.status_code == 503, res.content
     assert res.json()["message"] == "Not ready: storage unavailable."

@@ -103,12 +103,27 @@ def test_create_team_refuses_a_bad_slug(tenant):
 
 
 def test_create_user_adds_a_member_with_teams_and_a_password(team, other_team, client):
-    out = run("create_user", "peter", "--tenant", "acme", "--role", "member", "--team", "alpha", "--team", "beta",
-              "--password", "peter-pw-123")
+    out = run(
+        "create_user",
+        "peter",
+        "--tenant",
+        "acme",
+        "--role",
+        "member",
+        "--team",
+        "alpha",
+        "--team",
+        "beta",
+        "--password",
+        "peter-pw-123",
+    )
     assert "peter" in out
     user = get_user_model().objects.get(username="peter")
     assert Membership.objects.get(user=user).role == "member"
-    assert set(TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True)) == {"alpha", "beta"}
+    assert set(TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True)) == {
+        "alpha",
+        "beta",
+    }
     assert set(user.groups.values_list("name", flat=True)) == {team.group.name, other_team.group.name}
     assert client.login(username="peter", password="peter-pw-123")
 
@@ -125,13 +140,31 @@ def test_create_user_adds_an_existing_user_to_another_tenant(owner, other_tenant
 
 
 def test_create_user_refuses_an_unknown_tenant(db):
-    fails("create_user", "peter", "--tenant", "nope", "--role", "member", match="Tenant 'nope' not found",
-          returncode=2)
+    fails(
+        "create_user",
+        "peter",
+        "--tenant",
+        "nope",
+        "--role",
+        "member",
+        match="Tenant 'nope' not found",
+        returncode=2,
+    )
 
 
 def test_create_user_refuses_an_unknown_team(tenant):
-    fails("create_user", "peter", "--tenant", "acme", "--role", "member", "--team", "ghosts",
-          match="Team 'ghosts' not found in tenant 'acme'", returncode=2)
+    fails(
+        "create_user",
+        "peter",
+        "--tenant",
+        "acme",
+        "--role",
+        "member",
+        "--team",
+        "ghosts",
+        match="Team 'ghosts' not found in tenant 'acme'",
+        returncode=2,
+    )
     assert not get_user_model().objects.filter(username="peter").exists()
 
 
@@ -140,8 +173,15 @@ def test_create_user_refuses_an_unknown_role(tenant):
 
 
 def test_create_user_refuses_a_duplicate_in_the_same_tenant(owner):
-    fails("create_user", "olivia", "--tenant", "acme", "--role", "viewer",
-          match="User 'olivia' already exists in tenant 'acme'")
+    fails(
+        "create_user",
+        "olivia",
+        "--tenant",
+        "acme",
+        "--role",
+        "viewer",
+        match="User 'olivia' already exists in tenant 'acme'",
+    )
     assert Membership.objects.get(user=owner).role == "member"
 
 
@@ -150,8 +190,17 @@ def test_create_user_refuses_a_bad_username(tenant):
 
 
 def test_create_user_refuses_a_short_password(tenant):
-    fails("create_user", "peter", "--tenant", "acme", "--role", "member", "--password", "short",
-          match="at least 8 characters")
+    fails(
+        "create_user",
+        "peter",
+        "--tenant",
+        "acme",
+        "--role",
+        "member",
+        "--password",
+        "short",
+        match="at least 8 characters",
+    )
 
 
 def test_create_user_requires_the_tenant_and_role(db):
@@ -162,8 +211,17 @@ def test_create_user_requires_the_tenant_and_role(db):
 
 
 def test_create_service_account_prints_a_working_token_alone_on_the_last_line(team):
-    out = run("create_service_account", "acme", "trainer", "--role", "member", "--team", "alpha",
-              "--scopes", "read,write")
+    out = run(
+        "create_service_account",
+        "acme",
+        "trainer",
+        "--role",
+        "member",
+        "--team",
+        "alpha",
+        "--scopes",
+        "read,write",
+    )
     token = last_line(out)
     assert TOKEN_RE.match(token), out
     assert out.count(token) == 1
@@ -171,7 +229,11 @@ def test_create_service_account_prints_a_working_token_alone_on_the_last_line(te
     assert (sa.role, sa.team_id) == ("member", team.pk)
     body = client_for(token).get("/t/acme/api/v1/me").json()
     assert (body["username"], body["is_service_account"], body["teams"], body["scopes"]) == (
-        "sa.acme.trainer", True, ["alpha"], ["read", "write"])
+        "sa.acme.trainer",
+        True,
+        ["alpha"],
+        ["read", "write"],
+    )
 
 
 def test_create_service_account_uses_the_roles_default_scopes(tenant):
@@ -181,19 +243,42 @@ def test_create_service_account_uses_the_roles_default_scopes(tenant):
 
 
 def test_create_service_account_refuses_an_unknown_tenant(db):
-    fails("create_service_account", "nope", "ci", "--role", "member", match="Tenant 'nope' not found", returncode=2)
+    fails(
+        "create_service_account",
+        "nope",
+        "ci",
+        "--role",
+        "member",
+        match="Tenant 'nope' not found",
+        returncode=2,
+    )
 
 
 def test_create_service_account_refuses_an_unknown_team(tenant):
-    fails("create_service_account", "acme", "ci", "--role", "member", "--team", "ghosts",
-          match="Team 'ghosts' not found", returncode=2)
+    fails(
+        "create_service_account",
+        "acme",
+        "ci",
+        "--role",
+        "member",
+        "--team",
+        "ghosts",
+        match="Team 'ghosts' not found",
+        returncode=2,
+    )
     assert not ServiceAccount.objects.exists()
 
 
 def test_create_service_account_refuses_a_duplicate_name(tenant):
     run("create_service_account", "acme", "ci", "--role", "member")
-    fails("create_service_account", "acme", "ci", "--role", "viewer",
-          match="Service account 'ci' already exists in tenant 'acme'")
+    fails(
+        "create_service_account",
+        "acme",
+        "ci",
+        "--role",
+        "viewer",
+        match="Service account 'ci' already exists in tenant 'acme'",
+    )
     assert ApiToken.objects.count() == 1
 
 
@@ -203,18 +288,29 @@ def test_the_same_service_account_name_may_exist_in_two_tenants(tenant, other_te
     assert ServiceAccount.objects.filter(name="ci").count() == 2
 
 
-@pytest.mark.parametrize(("scopes", "match"), [
-    ("read,deploy", "Unknown scope"),
-    ("everything", "Unknown scope"),
-])
+@pytest.mark.parametrize(
+    ("scopes", "match"),
+    [
+        ("read,deploy", "Unknown scope"),
+        ("everything", "Unknown scope"),
+    ],
+)
 def test_create_service_account_refuses_bad_scopes(tenant, scopes, match):
     fails("create_service_account", "acme", "ci", "--role", "member", "--scopes", scopes, match=match)
     assert not ServiceAccount.objects.exists()
 
 
 def test_create_service_account_refuses_write_scopes_for_a_viewer(tenant):
-    fails("create_service_account", "acme", "ci", "--role", "viewer", "--scopes", "read,write",
-          match="viewer's token can only have the 'read' scope")
+    fails(
+        "create_service_account",
+        "acme",
+        "ci",
+        "--role",
+        "viewer",
+        "--scopes",
+        "read,write",
+        match="viewer's token can only have the 'read' scope",
+    )
 
 
 def test_create_service_account_refuses_an_unknown_role(tenant):
@@ -222,7 +318,9 @@ def test_create_service_account_refuses_an_unknown_role(tenant):
 
 
 def test_create_service_account_refuses_a_bad_name(tenant):
-    fails("create_service_account", "acme", "CI Bot", "--role", "member", match="Invalid service account name")
+    fails(
+        "create_service_account", "acme", "CI Bot", "--role", "member", match="Invalid service account name"
+    )
 
 
 # --- issue_token ------------------------------------------------------------------------------------------------
@@ -265,7 +363,15 @@ def test_issue_token_refuses_bad_scopes(owner):
 
 
 def test_issue_token_caps_a_viewer_at_read(viewer):
-    fails("issue_token", "vera", "--tenant", "acme", "--scopes", "read,write", match="only have the 'read' scope")
+    fails(
+        "issue_token",
+        "vera",
+        "--tenant",
+        "acme",
+        "--scopes",
+        "read,write",
+        match="only have the 'read' scope",
+    )
     assert not ApiToken.objects.exists()
 
 
@@ -280,14 +386,22 @@ def manage_env() -> dict[str, str]:
     """The environment of a manage.py process that works on the test database (it sees committed rows only)."""
     s = connection.settings_dict
     env = dict(os.environ)
-    env["DATABASE_URL"] = (f"postgres://{s['USER']}:{s.get('PASSWORD') or ''}@{s.get('HOST') or '127.0.0.1'}:"
-                           f"{s.get('PORT') or 5432}/{s['NAME']}")
+    env["DATABASE_URL"] = (
+        f"postgres://{s['USER']}:{s.get('PASSWORD') or ''}@{s.get('HOST') or '127.0.0.1'}:"
+        f"{s.get('PORT') or 5432}/{s['NAME']}"
+    )
     return env
 
 
 def manage(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=manage_env(), capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=manage_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_one_line_failure(proc: subprocess.CompletedProcess, returncode: int, match: str) -> None:
@@ -303,15 +417,34 @@ def test_the_commands_run_from_the_command_line_and_their_tokens_work():
     steps = [
         ("create_tenant", "initech", "--name", "Initech"),
         ("create_team", "initech", "ml"),
-        ("create_user", "peter", "--tenant", "initech", "--role", "member", "--team", "ml", "--password",
-         "peter-pw-123"),
+        (
+            "create_user",
+            "peter",
+            "--tenant",
+            "initech",
+            "--role",
+            "member",
+            "--team",
+            "ml",
+            "--password",
+            "peter-pw-123",
+        ),
     ]
     for step in steps:
         proc = manage(*step)
         assert (proc.returncode, proc.stderr) == (0, ""), (step, proc.stdout, proc.stderr)
 
-    proc = manage("create_service_account", "initech", "ci", "--role", "member", "--team", "ml", "--scopes",
-                  "read,write")
+    proc = manage(
+        "create_service_account",
+        "initech",
+        "ci",
+        "--role",
+        "member",
+        "--team",
+        "ml",
+        "--scopes",
+        "read,write",
+    )
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     sa_token = last_line(proc.stdout)
     assert TOKEN_RE.match(sa_token), proc.stdout
@@ -324,10 +457,17 @@ def test_the_commands_run_from_the_command_line_and_their_tokens_work():
     sa = client_for(sa_token).get("/t/initech/api/v1/me")
     assert sa.status_code == 200, sa.content
     assert (sa.json()["username"], sa.json()["teams"], sa.json()["is_service_account"]) == (
-        "sa.initech.ci", ["ml"], True)
+        "sa.initech.ci",
+        ["ml"],
+        True,
+    )
     peter = client_for(user_token).get("/api/v1/me")
     assert peter.status_code == 200, peter.content
-    assert (peter.json()["username"], peter.json()["tenant"], peter.json()["scopes"]) == ("peter", "initech", ["read"])
+    assert (peter.json()["username"], peter.json()["tenant"], peter.json()["scopes"]) == (
+        "peter",
+        "initech",
+        ["read"],
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -336,21 +476,48 @@ def test_bad_input_on_the_command_line_exits_non_zero_with_one_line(viewer):
         (("create_tenant", "Not A Slug"), 1, r"^CommandError: Invalid tenant slug 'Not A Slug'"),
         (("create_tenant", "acme"), 1, r"^CommandError: Tenant 'acme' already exists\."),
         (("create_team", "nope", "ml"), 2, r"^CommandError: Tenant 'nope' not found\."),
-        (("create_user", "peter", "--tenant", "acme", "--role", "boss"), 2,
-         r"^manage.py create_user: error: argument --role: invalid choice: 'boss'"),
-        (("create_user", "peter", "--tenant", "acme", "--role", "member", "--team", "ghosts"), 2,
-         r"^CommandError: Team 'ghosts' not found in tenant 'acme'\."),
-        (("create_service_account", "acme", "ci", "--role", "member", "--scopes", "read,fly"), 1,
-         r"^CommandError: Unknown scope\(s\) fly"),
-        (("issue_token", "vera", "--tenant", "acme", "--scopes", "write"), 1,
-         r"^CommandError: A viewer's token can only have the 'read' scope\."),
+        (
+            ("create_user", "peter", "--tenant", "acme", "--role", "boss"),
+            2,
+            r"^manage.py create_user: error: argument --role: invalid choice: 'boss'",
+        ),
+        (
+            ("create_user", "peter", "--tenant", "acme", "--role", "member", "--team", "ghosts"),
+            2,
+            r"^CommandError: Team 'ghosts' not found in tenant 'acme'\.",
+        ),
+        (
+            ("create_service_account", "acme", "ci", "--role", "member", "--scopes", "read,fly"),
+            1,
+            r"^CommandError: Unknown scope\(s\) fly",
+        ),
+        (
+            ("issue_token", "vera", "--tenant", "acme", "--scopes", "write"),
+            1,
+            r"^CommandError: A viewer's token can only have the 'read' scope\.",
+        ),
     ]
     # Independent processes: run them side by side to keep the suite fast.
-    procs = [(args, code, match, subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=manage_env(),
-                                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-             for args, code, match in cases]
+    procs = [
+        (
+            args,
+            code,
+            match,
+            subprocess.Popen(
+                [sys.executable, "manage.py", *args],
+                cwd=ROOT,
+                env=manage_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+        for args, code, match in cases
+    ]
     for args, code, match, popen in procs:
         stdout, stderr = popen.communicate(timeout=120)
-        assert_one_line_failure(subprocess.CompletedProcess(args, popen.returncode, stdout, stderr), code, match)
+        assert_one_line_failure(
+            subprocess.CompletedProcess(args, popen.returncode, stdout, stderr), code, match
+        )
     assert not ServiceAccount.objects.exists()
     assert list(Tenant.objects.values_list("slug", flat=True)) == ["acme"]

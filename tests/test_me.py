@@ -33,8 +33,9 @@ def test_me_describes_a_user(owner, tenant, path):
 
 @pytest.mark.parametrize("path", ["/t/acme/api/v1/me", "/api/v1/me"])
 def test_me_describes_a_service_account(tenant, team, path):
-    _sa, secret = account_services.service_account_create(tenant=tenant, name="trainer", role="member", team=team,
-                                                          scopes="read,write")
+    _sa, secret = account_services.service_account_create(
+        tenant=tenant, name="trainer", role="member", team=team, scopes="read,write"
+    )
     res = client_for(secret).get(path)
     assert res.status_code == 200, res.content
     assert contract(res.json()) == {
@@ -48,15 +49,26 @@ def test_me_describes_a_service_account(tenant, team, path):
 
 
 def test_me_lists_every_team_in_order_and_only_the_tenants_own(tenant, team, other_team, other_tenant):
-    user = account_services.user_create(username="multi", tenant=tenant, role="admin", teams=[other_team, team])
-    account_services.user_create(username="multi", tenant=other_tenant, role="viewer",
-                                 teams=[tenant_services.team_create(tenant=other_tenant, slug="gamma")])
+    user = account_services.user_create(
+        username="multi", tenant=tenant, role="admin", teams=[other_team, team]
+    )
+    account_services.user_create(
+        username="multi",
+        tenant=other_tenant,
+        role="viewer",
+        teams=[tenant_services.team_create(tenant=other_tenant, slug="gamma")],
+    )
     body = client_for(issue(user, tenant)).get("/t/acme/api/v1/me").json()
     assert body["teams"] == ["alpha", "beta"]
     assert body["role"] == "admin"
     assert body["scopes"] == ["read", "write", "promote", "admin"]
     other = client_for(issue(user, other_tenant)).get("/api/v1/me").json()
-    assert (other["tenant"], other["role"], other["teams"], other["scopes"]) == ("globex", "viewer", ["gamma"], ["read"])
+    assert (other["tenant"], other["role"], other["teams"], other["scopes"]) == (
+        "globex",
+        "viewer",
+        ["gamma"],
+        ["read"],
+    )
 
 
 def test_me_for_a_viewer_shows_read_only(viewer, tenant):

@@ -42,7 +42,9 @@ def mlflow_env(monkeypatch, live_server):
         return uri
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a bug must fail now, not after minutes of retries
+    monkeypatch.setenv(
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"
+    )  # a bug must fail now, not after minutes of retries
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
@@ -79,8 +81,13 @@ def train_and_register(name: str, *, C: float, seed: int = 0, shuffled_labels: b
     with mlflow.start_run() as run:
         mlflow.log_param("C", C)
         mlflow.log_metric("auc", auc)
-        info = mlflow.sklearn.log_model(clf, name="model", registered_model_name=name, input_example=X[:2],
-                                        serialization_format="cloudpickle")  # skops is not installed
+        info = mlflow.sklearn.log_model(
+            clf,
+            name="model",
+            registered_model_name=name,
+            input_example=X[:2],
+            serialization_format="cloudpickle",
+        )  # skops is not installed
     return run.info.run_id, info, auc
 
 
@@ -93,12 +100,30 @@ def free_port() -> int:
 def serve(model_uri: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     port = free_port()
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `uvicorn` is run by name
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `uvicorn` is run by name
+    )
     log = tmp_path / "serve.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return proc, port, log
 
@@ -119,7 +144,9 @@ def wait_for_server(proc: subprocess.Popen, port: int, log: Path, timeout: float
     raise AssertionError(f"mlflow models serve did not come up:\n{log.read_text()}")
 
 
-def test_register_promote_load_and_serve_through_the_mlflow_client(mlflow_env, worker, owner, tenant, tmp_path):
+def test_register_promote_load_and_serve_through_the_mlflow_client(
+    mlflow_env, worker, owner, tenant, tmp_path
+):
     import mlflow
     import numpy as np
     import requests
@@ -154,7 +181,9 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(mlflow_env, w
     # Search by name and by tag.
     assert [m.name for m in client.search_registered_models(filter_string="name = 'churn'")] == ["churn"]
     assert [m.name for m in client.search_registered_models(filter_string="name LIKE 'chu%'")] == ["churn"]
-    assert [m.name for m in client.search_registered_models(filter_string="tags.task = 'classification'")] == ["churn"]
+    assert [
+        m.name for m in client.search_registered_models(filter_string="tags.task = 'classification'")
+    ] == ["churn"]
     assert client.search_registered_models(filter_string="tags.task = 'regression'") == []
     assert [v.version for v in client.search_model_versions("name = 'churn'")] == ["1"]
 
@@ -181,8 +210,9 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(mlflow_env, w
     proc, port, log = serve("models:/churn@champion", tmp_path)
     try:
         wait_for_server(proc, port, log)
-        res = requests.post(f"http://127.0.0.1:{port}/invocations",
-                            json={"inputs": X[:20].tolist()}, timeout=60)
+        res = requests.post(
+            f"http://127.0.0.1:{port}/invocations", json={"inputs": X[:20].tolist()}, timeout=60
+        )
         assert res.status_code == 200, res.text
         assert list(res.json()["predictions"]) == by_alias.tolist()
     finally:
@@ -227,7 +257,8 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(mlflow_env, w
 
 
 def test_the_mlflow_client_is_refused_across_tenants_and_for_read_only_users(
-        mlflow_env, worker, owner, viewer, outsider, tenant, other_tenant):
+    mlflow_env, worker, owner, viewer, outsider, tenant, other_tenant
+):
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException

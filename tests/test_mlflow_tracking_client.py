@@ -81,8 +81,9 @@ def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner,
 
         X = np.array([[0.0], [1.0], [2.0], [3.0]])
         clf = LogisticRegression().fit(X, np.array([0, 0, 1, 1]))
-        model_info = mlflow.sklearn.log_model(clf, name="model", input_example=X[:2],
-                                              serialization_format="cloudpickle")
+        model_info = mlflow.sklearn.log_model(
+            clf, name="model", input_example=X[:2], serialization_format="cloudpickle"
+        )
 
     client = MlflowClient()
     run = client.get_run(parent.info.run_id)
@@ -92,11 +93,15 @@ def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner,
     assert run.data.tags["team"] == "a" and run.data.tags["mlflow.user"] == "olivia"
     assert [m.value for m in client.get_metric_history(parent.info.run_id, "auc")] == [0.7, 0.8, 0.91]
 
-    nested = mlflow.search_runs(experiment_ids=["1"], output_format="list",
-                                filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    nested = mlflow.search_runs(
+        experiment_ids=["1"],
+        output_format="list",
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
     assert [r.info.run_id for r in nested] == [child.info.run_id]
-    found = client.search_runs(["1"], filter_string="metrics.auc > 0.9 and params.alpha = '0.5'",
-                               order_by=["metrics.auc DESC"])
+    found = client.search_runs(
+        ["1"], filter_string="metrics.auc > 0.9 and params.alpha = '0.5'", order_by=["metrics.auc DESC"]
+    )
     assert [r.info.run_id for r in found] == [parent.info.run_id]
     ordered = client.search_runs(["1"], order_by=["attributes.run_name ASC"])
     assert [r.info.run_name for r in ordered] == ["child", "parent"]
@@ -106,8 +111,9 @@ def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner,
     assert [f.path for f in client.list_artifacts(parent.info.run_id, "data")] == ["data/a.json"]
     local = client.download_artifacts(parent.info.run_id, "notes.txt", str(tmp_path / "dl"))
     assert open(local).read() == "hello artifacts"
-    local_dir = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="data",
-                                                    dst_path=str(tmp_path / "dl2"))
+    local_dir = mlflow.artifacts.download_artifacts(
+        run_id=parent.info.run_id, artifact_path="data", dst_path=str(tmp_path / "dl2")
+    )
     assert open(os.path.join(local_dir, "a.json")).read() == '{"a": 1}'
 
     logged = client.get_logged_model(model_info.model_id)
@@ -121,8 +127,9 @@ def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner,
         client.create_run("1", run_name=f"bulk-{i}")
     seen, token = [], None
     while True:
-        page = client.search_runs(["1"], filter_string="attributes.run_name LIKE 'bulk-%'", max_results=10,
-                                  page_token=token)
+        page = client.search_runs(
+            ["1"], filter_string="attributes.run_name LIKE 'bulk-%'", max_results=10, page_token=token
+        )
         seen += [r.info.run_id for r in page]
         token = page.token
         if not token:
@@ -130,8 +137,9 @@ def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner,
     assert len(seen) == 25 and len(set(seen)) == 25
 
 
-def test_the_workspace_header_route_isolation_and_viewer_refusal(mlflow_env, owner, tenant, viewer, outsider,
-                                                                  other_tenant):
+def test_the_workspace_header_route_isolation_and_viewer_refusal(
+    mlflow_env, owner, tenant, viewer, outsider, other_tenant
+):
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -171,30 +179,47 @@ def test_an_mlflow_project_logs_its_run_into_modelgate(mlflow_env, owner, tenant
     uri = mlflow_env(issue(owner, tenant))
     project = tmp_path / "project"
     project.mkdir()
-    (project / "MLproject").write_text(textwrap.dedent("""\
+    (project / "MLproject").write_text(
+        textwrap.dedent("""\
         name: tiny
         entry_points:
           main:
             parameters:
               alpha: {type: float, default: 0.25}
             command: "python train.py {alpha}"
-    """))
-    (project / "train.py").write_text(textwrap.dedent("""\
+    """)
+    )
+    (project / "train.py").write_text(
+        textwrap.dedent("""\
         import sys
         import mlflow
 
         alpha = float(sys.argv[1])
         mlflow.log_param("alpha_seen", alpha)
         mlflow.log_metric("score", alpha * 2)
-    """))
+    """)
+    )
     env = dict(os.environ)
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # `python` and `mlflow` of this venv
     env["MLFLOW_TRACKING_URI"] = uri
     result = subprocess.run(
-        [os.path.join(bin_dir, "mlflow"), "run", str(project), "--env-manager", "local", "-P", "alpha=0.5",
-         "--experiment-name", "projects"],
-        env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        [
+            os.path.join(bin_dir, "mlflow"),
+            "run",
+            str(project),
+            "--env-manager",
+            "local",
+            "-P",
+            "alpha=0.5",
+            "--experiment-name",
+            "projects",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     run = Run.objects.get(tenant=tenant, experiment__name="projects")

@@ -29,20 +29,36 @@ def make_run(tenant, files: dict[str, bytes] | None = None) -> Run:
     """A finished run with artifacts under `model/` (rows only: registration snapshots rows, not bytes)."""
     files = files or {"model/MLmodel": b"flavors: {}\n", "model/model.pkl": uuid.uuid4().bytes}
     now = int(time.time() * 1000)
-    number = (Experiment.objects.filter(tenant=tenant).order_by("-number").values_list("number", flat=True)
-              .first() or 0) + 1
+    number = (
+        Experiment.objects.filter(tenant=tenant).order_by("-number").values_list("number", flat=True).first()
+        or 0
+    ) + 1
     experiment = Experiment.objects.create(
-        tenant=tenant, number=number, name=f"exp-{number}-{uuid.uuid4().hex[:6]}",
-        artifact_location=f"mlflow-artifacts:/{number}", creation_time=now, last_update_time=now,
+        tenant=tenant,
+        number=number,
+        name=f"exp-{number}-{uuid.uuid4().hex[:6]}",
+        artifact_location=f"mlflow-artifacts:/{number}",
+        creation_time=now,
+        last_update_time=now,
     )
     run_id = uuid.uuid4().hex
-    run = Run.objects.create(run_id=run_id, tenant=tenant, experiment=experiment, start_time=now,
-                             artifact_uri=f"mlflow-artifacts:/{number}/{run_id}/artifacts")
+    run = Run.objects.create(
+        run_id=run_id,
+        tenant=tenant,
+        experiment=experiment,
+        start_time=now,
+        artifact_uri=f"mlflow-artifacts:/{number}/{run_id}/artifacts",
+    )
     for path, content in files.items():
         digest = hashlib.sha256(content).hexdigest()
         blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=digest, defaults={"size": len(content)})
-        ArtifactEntry.objects.create(tenant=tenant, path=f"{number}/{run_id}/artifacts/{path}", blob=blob,
-                                     sha256=digest, size=len(content))
+        ArtifactEntry.objects.create(
+            tenant=tenant,
+            path=f"{number}/{run_id}/artifacts/{path}",
+            blob=blob,
+            sha256=digest,
+            size=len(content),
+        )
     return run
 
 
@@ -53,17 +69,21 @@ def principal_of(user, tenant) -> Principal:
         tenant=tenant,
         role=Membership.objects.get(tenant=tenant, user=user).role,
         scopes=frozenset(SCOPES),
-        team_ids=frozenset(TeamMembership.objects.filter(user=user, team__tenant=tenant)
-                           .values_list("team_id", flat=True)),
+        team_ids=frozenset(
+            TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
+        ),
     )
 
 
 def register_ready(client, name: str, run: Run, **extra) -> dict:
     """Create a version through the API, then run the worker's registration service synchronously."""
-    res = client.post(f"{BASE}/models/{name}/versions/", {"source": f"runs:/{run.run_id}/model", **extra},
-                      format="json")
+    res = client.post(
+        f"{BASE}/models/{name}/versions/", {"source": f"runs:/{run.run_id}/model", **extra}, format="json"
+    )
     assert res.status_code == 201, res.content
-    version = ModelVersion.objects.get(model__name=name, model__tenant__slug="acme", version=res.json()["version"])
+    version = ModelVersion.objects.get(
+        model__name=name, model__tenant__slug="acme", version=res.json()["version"]
+    )
     assert registry_services.registration_finalize(version_id=version.pk) == VersionStatus.READY
     return client.get(f"{BASE}/models/{name}/versions/{version.version}").json()
 
@@ -95,16 +115,22 @@ def churn(owner, tenant, run):
 
 def make_churn(user, tenant, run, name: str = "churn"):
     principal = principal_of(user, tenant)
-    model = registry_services.registered_model_create(principal=principal, name=name, description="Churn",
-                                                      tags={"domain": "crm"})
+    model = registry_services.registered_model_create(
+        principal=principal, name=name, description="Churn", tags={"domain": "crm"}
+    )
     versions = []
     for _ in range(3):
-        version = registry_services.model_version_create(principal=principal, model=model,
-                                                         source=f"runs:/{run.run_id}/model")
+        version = registry_services.model_version_create(
+            principal=principal, model=model, source=f"runs:/{run.run_id}/model"
+        )
         assert registry_services.registration_finalize(version_id=version.pk) == VersionStatus.READY
         versions.append(version)
-    registry_services.model_version_transition_stage(principal=principal, version=versions[0], stage="Production")
-    registry_services.model_version_transition_stage(principal=principal, version=versions[1], stage="Staging")
+    registry_services.model_version_transition_stage(
+        principal=principal, version=versions[0], stage="Production"
+    )
+    registry_services.model_version_transition_stage(
+        principal=principal, version=versions[1], stage="Staging"
+    )
     registry_services.alias_set(principal=principal, model=model, alias="champion", version=1)
     return model
 
@@ -119,7 +145,9 @@ def _fast_password_hashing(settings):
 
 
 def test_it_creates_a_model_owned_by_the_callers_team(owner_api):
-    res = owner_api.post(f"{BASE}/models/", {"name": "fraud", "description": "d", "tags": {"k": "v"}}, format="json")
+    res = owner_api.post(
+        f"{BASE}/models/", {"name": "fraud", "description": "d", "tags": {"k": "v"}}, format="json"
+    )
     assert res.status_code == 201, res.content
     body = res.json()
     assert body["name"] == "fraud"
@@ -135,8 +163,16 @@ def test_it_refuses_a_duplicate_model_name(owner_api, churn):
     assert error_code(res) == "RESOURCE_ALREADY_EXISTS"
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "a/b"}, {"name": "x", "tags": "nope"},
-                                  {"name": "x", "owner_team": "no-such-team"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "a/b"},
+        {"name": "x", "tags": "nope"},
+        {"name": "x", "owner_team": "no-such-team"},
+    ],
+)
 def test_it_rejects_bad_model_input(owner_api, body):
     res = owner_api.post(f"{BASE}/models/", body, format="json")
     assert res.status_code == 400, res.content
@@ -148,9 +184,15 @@ def test_model_detail_shows_latest_versions_tags_aliases_owner_and_level(owner_a
     assert body["owner_team"] == "alpha"
     assert body["tags"] == {"domain": "crm", "owner_team": "alpha"}
     assert body["aliases"] == {"champion": 1}
-    assert {v["stage"]: v["version"] for v in body["latest_versions"]} == {"Production": 1, "Staging": 2, "None": 3}
+    assert {v["stage"]: v["version"] for v in body["latest_versions"]} == {
+        "Production": 1,
+        "Staging": 2,
+        "None": 3,
+    }
     assert body["permission_level"] == "manage"
-    assert client_for(issue(teammate, tenant)).get(f"{BASE}/models/churn").json()["permission_level"] == "read"
+    assert (
+        client_for(issue(teammate, tenant)).get(f"{BASE}/models/churn").json()["permission_level"] == "read"
+    )
 
 
 def test_it_lists_only_models_the_caller_may_read(owner_api, churn, teammate, tenant):
@@ -158,15 +200,25 @@ def test_it_lists_only_models_the_caller_may_read(owner_api, churn, teammate, te
     tenant.save(update_fields=["members_read_all"])
     tom = client_for(issue(teammate, tenant))
     assert tom.get(f"{BASE}/models/").json()["results"] == []
-    assert owner_api.put(f"{BASE}/models/churn/permissions", {"grants": [{"user": "tom", "level": "read"}]},
-                         format="json").status_code == 200
+    assert (
+        owner_api.put(
+            f"{BASE}/models/churn/permissions", {"grants": [{"user": "tom", "level": "read"}]}, format="json"
+        ).status_code
+        == 200
+    )
     assert [m["name"] for m in tom.get(f"{BASE}/models/").json()["results"]] == ["churn"]
 
 
 def test_the_list_filters_by_name_tag_team_and_stage(owner_api, churn, tenant, other_team, tenant_admin):
     admin = client_for(issue(tenant_admin, tenant, ALL_SCOPES))
-    assert admin.post(f"{BASE}/models/", {"name": "churn-v2", "owner_team": "beta", "tags": {"domain": "ads"}},
-                      format="json").status_code == 201
+    assert (
+        admin.post(
+            f"{BASE}/models/",
+            {"name": "churn-v2", "owner_team": "beta", "tags": {"domain": "ads"}},
+            format="json",
+        ).status_code
+        == 201
+    )
 
     def names(query: str) -> list[str]:
         res = owner_api.get(f"{BASE}/models/?{query}")
@@ -229,7 +281,10 @@ def test_it_sets_and_deletes_model_tags(owner_api, churn):
     assert owner_api.delete(f"{BASE}/models/churn/tags/team.note").status_code == 204
     assert "team.note" not in owner_api.get(f"{BASE}/models/churn").json()["tags"]
     assert owner_api.delete(f"{BASE}/models/churn/tags/team.note").status_code == 404
-    assert error_code(owner_api.put(f"{BASE}/models/churn/tags/k", {}, format="json")) == "INVALID_PARAMETER_VALUE"
+    assert (
+        error_code(owner_api.put(f"{BASE}/models/churn/tags/k", {}, format="json"))
+        == "INVALID_PARAMETER_VALUE"
+    )
 
 
 def test_it_changes_the_owner_team_and_the_ownership_tag_follows(owner_api, churn, other_team):
@@ -251,17 +306,22 @@ def test_permissions_round_trip_in_the_contract_shape(owner_api, churn, teammate
     assert res.json() == {"grants": expected}
     assert owner_api.get(f"{BASE}/models/churn/permissions").json() == {"grants": expected}
     # PUT replaces: an empty list removes every grant.
-    assert owner_api.put(f"{BASE}/models/churn/permissions", {"grants": []}, format="json").json() == {"grants": []}
+    assert owner_api.put(f"{BASE}/models/churn/permissions", {"grants": []}, format="json").json() == {
+        "grants": []
+    }
 
 
-@pytest.mark.parametrize("grants", [
-    "nope",
-    [{"level": "read"}],
-    [{"team": "beta", "user": "tom", "level": "read"}],
-    [{"team": "beta", "level": "owner"}],
-    [{"team": "no-such-team", "level": "read"}],
-    [{"user": "oscar", "level": "read"}],  # a user of another tenant
-])
+@pytest.mark.parametrize(
+    "grants",
+    [
+        "nope",
+        [{"level": "read"}],
+        [{"team": "beta", "user": "tom", "level": "read"}],
+        [{"team": "beta", "level": "owner"}],
+        [{"team": "no-such-team", "level": "read"}],
+        [{"user": "oscar", "level": "read"}],  # a user of another tenant
+    ],
+)
 def test_it_rejects_bad_grants(owner_api, churn, other_team, teammate, outsider, grants):
     res = owner_api.put(f"{BASE}/models/churn/permissions", {"grants": grants}, format="json")
     assert res.status_code == 400, res.content
@@ -272,8 +332,11 @@ def test_it_rejects_bad_grants(owner_api, churn, other_team, teammate, outsider,
 
 
 def test_a_new_version_is_pending_until_registration_then_ready_with_a_manifest(owner_api, churn, run):
-    res = owner_api.post(f"{BASE}/models/churn/versions/", {"source": f"runs:/{run.run_id}/model",
-                                                             "description": "v4", "tags": {"k": "v"}}, format="json")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/",
+        {"source": f"runs:/{run.run_id}/model", "description": "v4", "tags": {"k": "v"}},
+        format="json",
+    )
     assert res.status_code == 201, res.content
     body = res.json()
     assert body["version"] == 4
@@ -281,7 +344,9 @@ def test_a_new_version_is_pending_until_registration_then_ready_with_a_manifest(
     assert body["run_id"] == run.run_id
     assert body["tags"] == {"k": "v"}
     assert res["Location"].endswith("/models/churn/versions/4")
-    registry_services.registration_finalize(version_id=ModelVersion.objects.get(model__name="churn", version=4).pk)
+    registry_services.registration_finalize(
+        version_id=ModelVersion.objects.get(model__name="churn", version=4).pk
+    )
     body = owner_api.get(f"{BASE}/models/churn/versions/4").json()
     assert body["status"] == "READY"
     assert len(body["manifest_sha256"]) == 64
@@ -304,8 +369,16 @@ def test_a_version_becomes_ready_through_the_worker(worker, owner, tenant):
     assert api.get(f"{BASE}/models/worked/resolve?version=1").json()["status"] == "READY"
 
 
-@pytest.mark.parametrize("body", [{}, {"source": ""}, {"source": "s3://elsewhere/model"},
-                                  {"source": "runs:/nope/model"}, {"source": "runs:/{run}/../../x"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"source": ""},
+        {"source": "s3://elsewhere/model"},
+        {"source": "runs:/nope/model"},
+        {"source": "runs:/{run}/../../x"},
+    ],
+)
 def test_it_rejects_bad_version_sources(owner_api, churn, run, body):
     body = {k: v.replace("{run}", run.run_id) for k, v in body.items()}
     res = owner_api.post(f"{BASE}/models/churn/versions/", body, format="json")
@@ -317,8 +390,9 @@ def test_it_lists_versions_newest_first_with_filters(owner_api, churn):
     res = owner_api.get(f"{BASE}/models/churn/versions/")
     assert res.status_code == 200
     assert [v["version"] for v in res.json()["results"]] == [3, 2, 1]
-    assert [v["version"] for v in owner_api.get(f"{BASE}/models/churn/versions/?stage=staging").json()["results"]] \
-        == [2]
+    assert [
+        v["version"] for v in owner_api.get(f"{BASE}/models/churn/versions/?stage=staging").json()["results"]
+    ] == [2]
     assert error_code(owner_api.get(f"{BASE}/models/churn/versions/?stage=nope")) == "INVALID_PARAMETER_VALUE"
 
 
@@ -333,7 +407,10 @@ def test_a_version_get_carries_an_etag(owner_api, churn):
 def test_it_updates_tags_and_deletes_versions(owner_api, churn):
     res = owner_api.patch(f"{BASE}/models/churn/versions/3", {"description": "better"}, format="json")
     assert res.status_code == 200 and res.json()["description"] == "better"
-    assert owner_api.put(f"{BASE}/models/churn/versions/3/tags/q", {"value": "1"}, format="json").status_code == 200
+    assert (
+        owner_api.put(f"{BASE}/models/churn/versions/3/tags/q", {"value": "1"}, format="json").status_code
+        == 200
+    )
     assert owner_api.get(f"{BASE}/models/churn/versions/3").json()["tags"] == {"q": "1"}
     assert owner_api.delete(f"{BASE}/models/churn/versions/3/tags/q").status_code == 204
     assert owner_api.delete(f"{BASE}/models/churn/versions/3/tags/q").status_code == 404
@@ -345,54 +422,80 @@ def test_it_updates_tags_and_deletes_versions(owner_api, churn):
 
 
 def test_promotion_with_archive_leaves_one_production_version(owner_api, churn):
-    res = owner_api.post(f"{BASE}/models/churn/versions/2/stage",
-                         {"stage": "production", "archive_existing_versions": True, "comment": "better auc"},
-                         format="json")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/2/stage",
+        {"stage": "production", "archive_existing_versions": True, "comment": "better auc"},
+        format="json",
+    )
     assert res.status_code == 200, res.content
     assert res.json()["stage"] == "Production"
     assert owner_api.get(f"{BASE}/models/churn/versions/1").json()["stage"] == "Archived"
 
 
 def test_a_stale_expected_stage_is_a_conflict(owner_api, churn):
-    res = owner_api.post(f"{BASE}/models/churn/versions/2/stage",
-                         {"stage": "Production", "expected_stage": "None"}, format="json")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/2/stage",
+        {"stage": "Production", "expected_stage": "None"},
+        format="json",
+    )
     assert res.status_code == 409
     assert error_code(res) == "CONFLICT"
     assert owner_api.get(f"{BASE}/models/churn/versions/2").json()["stage"] == "Staging"
-    res = owner_api.post(f"{BASE}/models/churn/versions/2/stage",
-                         {"stage": "Production", "expected_stage": "Staging"}, format="json")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/2/stage",
+        {"stage": "Production", "expected_stage": "Staging"},
+        format="json",
+    )
     assert res.status_code == 200
 
 
 def test_if_match_with_the_etag_guards_the_transition(owner_api, churn):
     etag = owner_api.get(f"{BASE}/models/churn/versions/3")["ETag"]
     # Someone else changes the version after we read it: our ETag is stale.
-    assert owner_api.patch(f"{BASE}/models/churn/versions/3", {"description": "x"}, format="json").status_code == 200
+    assert (
+        owner_api.patch(f"{BASE}/models/churn/versions/3", {"description": "x"}, format="json").status_code
+        == 200
+    )
     time.sleep(0.002)
-    res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json",
-                         HTTP_IF_MATCH=etag)
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json", HTTP_IF_MATCH=etag
+    )
     assert res.status_code == 409 and error_code(res) == "CONFLICT"
     fresh = owner_api.get(f"{BASE}/models/churn/versions/3")["ETag"]
-    res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json",
-                         HTTP_IF_MATCH=fresh)
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json", HTTP_IF_MATCH=fresh
+    )
     assert res.status_code == 200, res.content
     assert res["ETag"] != fresh
 
 
 def test_if_match_with_a_stage_name_guards_the_transition(owner_api, churn):
-    res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json",
-                         HTTP_IF_MATCH='"Production"')
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/3/stage",
+        {"stage": "Staging"},
+        format="json",
+        HTTP_IF_MATCH='"Production"',
+    )
     assert res.status_code == 409
-    res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json",
-                         HTTP_IF_MATCH="None")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/3/stage", {"stage": "Staging"}, format="json", HTTP_IF_MATCH="None"
+    )
     assert res.status_code == 200, res.content
-    res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", {"stage": "Archived"}, format="json",
-                         HTTP_IF_MATCH="garbage")
+    res = owner_api.post(
+        f"{BASE}/models/churn/versions/3/stage", {"stage": "Archived"}, format="json", HTTP_IF_MATCH="garbage"
+    )
     assert res.status_code == 400
 
 
-@pytest.mark.parametrize("body", [{}, {"stage": "Live"}, {"stage": "Archived", "archive_existing_versions": True},
-                                  {"stage": "Staging", "archive_existing_versions": "maybe"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"stage": "Live"},
+        {"stage": "Archived", "archive_existing_versions": True},
+        {"stage": "Staging", "archive_existing_versions": "maybe"},
+    ],
+)
 def test_it_rejects_bad_transitions(owner_api, churn, body):
     res = owner_api.post(f"{BASE}/models/churn/versions/3/stage", body, format="json")
     assert res.status_code == 400, res.content
@@ -422,7 +525,9 @@ def test_alias_moves_honour_expected_version(owner_api, churn):
     res = owner_api.put(url, {"version": 2, "expected_version": ""}, format="json")  # must not exist yet
     assert res.status_code == 409
     assert owner_api.put(url, {"version": 2, "expected_version": 1}, format="json").status_code == 200
-    res = owner_api.put(f"{BASE}/models/churn/aliases/fresh", {"version": 2, "expected_version": 0}, format="json")
+    res = owner_api.put(
+        f"{BASE}/models/churn/aliases/fresh", {"version": 2, "expected_version": 0}, format="json"
+    )
     assert res.status_code == 200
     assert owner_api.get(url).json()["version"] == 2
 
@@ -437,15 +542,18 @@ def test_alias_moves_honour_if_match_and_if_none_match(owner_api, churn):
     assert owner_api.put(url, {"version": 2}, format="json", HTTP_IF_MATCH="x").status_code == 400
 
 
-@pytest.mark.parametrize("alias,body,status", [
-    ("latest", {"version": 1}, 400),
-    ("v2", {"version": 1}, 400),
-    ("bad alias!", {"version": 1}, 400),
-    ("ok", {}, 400),
-    ("ok", {"version": "x"}, 400),
-    ("ok", {"version": 99}, 404),
-    ("ok", {"version": 1, "expected_version": "abc"}, 400),
-])
+@pytest.mark.parametrize(
+    "alias,body,status",
+    [
+        ("latest", {"version": 1}, 400),
+        ("v2", {"version": 1}, 400),
+        ("bad alias!", {"version": 1}, 400),
+        ("ok", {}, 400),
+        ("ok", {"version": "x"}, 400),
+        ("ok", {"version": 99}, 404),
+        ("ok", {"version": 1, "expected_version": "abc"}, 400),
+    ],
+)
 def test_it_rejects_bad_alias_moves(owner_api, churn, alias, body, status):
     res = owner_api.put(f"{BASE}/models/churn/aliases/{alias}", body, format="json")
     assert res.status_code == status, res.content
@@ -460,16 +568,27 @@ def test_resolve_answers_the_contract_shape_by_alias_stage_and_version(owner_api
     body = by_alias.json()
     assert {"name", "version", "stage", "aliases", "status", "download_uri", "manifest_sha256"} <= set(body)
     assert body["name"] == "churn" and str(body["version"]) == "1" and body["stage"] == "Production"
-    assert body["aliases"] == ["champion"] and body["status"] == "READY" and len(body["manifest_sha256"]) == 64
+    assert (
+        body["aliases"] == ["champion"] and body["status"] == "READY" and len(body["manifest_sha256"]) == 64
+    )
     assert owner_api.get(f"{BASE}/models/churn/resolve?stage=production").json() == body
     assert owner_api.get(f"{BASE}/models/churn/resolve?version=1").json() == body
     assert str(owner_api.get(f"{BASE}/models/churn/resolve?stage=Staging").json()["version"]) == "2"
 
 
-@pytest.mark.parametrize("query,status", [
-    ("", 400), ("alias=champion&stage=Production", 400), ("version=abc", 400), ("version=0", 400),
-    ("stage=Live", 400), ("alias=nope", 404), ("version=99", 404), ("stage=Archived", 404),
-])
+@pytest.mark.parametrize(
+    "query,status",
+    [
+        ("", 400),
+        ("alias=champion&stage=Production", 400),
+        ("version=abc", 400),
+        ("version=0", 400),
+        ("stage=Live", 400),
+        ("alias=nope", 404),
+        ("version=99", 404),
+        ("stage=Archived", 404),
+    ],
+)
 def test_resolve_refuses_ambiguous_or_unknown_targets(owner_api, churn, query, status):
     res = owner_api.get(f"{BASE}/models/churn/resolve?{query}")
     assert res.status_code == status, res.content
@@ -508,12 +627,16 @@ WRITES = [
 def _call(client, method: str, path: str, body, run, prefix: str = BASE):
     if isinstance(body, dict):
         body = {k: v.replace("{run}", run.run_id) if isinstance(v, str) else v for k, v in body.items()}
-    return getattr(client, method)(f"{prefix}/{path}", body, format="json") if body is not None \
+    return (
+        getattr(client, method)(f"{prefix}/{path}", body, format="json")
+        if body is not None
         else getattr(client, method)(f"{prefix}/{path}")
+    )
 
 
-@pytest.mark.parametrize("method,path,body", READS + WRITES + [("get", "models/", None),
-                                                               ("post", "models/", {"name": "z"})])
+@pytest.mark.parametrize(
+    "method,path,body", READS + WRITES + [("get", "models/", None), ("post", "models/", {"name": "z"})]
+)
 def test_another_tenants_token_gets_404_and_no_data(churn, run, outsider, other_tenant, method, path, body):
     client = client_for(issue(outsider, other_tenant, ALL_SCOPES))
     res = _call(client, method, path, body, run)  # their token against our tenant's URL
@@ -550,18 +673,21 @@ def test_a_member_without_a_grant_gets_403_on_every_write(churn, run, teammate, 
     assert res.status_code == 403, res.content
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("get", "models/nope", None),
-    ("patch", "models/nope", {"description": "x"}),
-    ("get", "models/nope/permissions", None),
-    ("get", "models/nope/versions/", None),
-    ("get", "models/churn/versions/99", None),
-    ("patch", "models/churn/versions/99", {"description": "x"}),
-    ("post", "models/churn/versions/99/stage", {"stage": "Staging"}),
-    ("put", "models/churn/versions/99/tags/k", {"value": "v"}),
-    ("get", "models/churn/aliases/nope", None),
-    ("get", "models/nope/resolve?version=1", None),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("get", "models/nope", None),
+        ("patch", "models/nope", {"description": "x"}),
+        ("get", "models/nope/permissions", None),
+        ("get", "models/nope/versions/", None),
+        ("get", "models/churn/versions/99", None),
+        ("patch", "models/churn/versions/99", {"description": "x"}),
+        ("post", "models/churn/versions/99/stage", {"stage": "Staging"}),
+        ("put", "models/churn/versions/99/tags/k", {"value": "v"}),
+        ("get", "models/churn/aliases/nope", None),
+        ("get", "models/nope/resolve?version=1", None),
+    ],
+)
 def test_unknown_objects_give_404(owner_api, churn, run, method, path, body):
     res = _call(owner_api, method, path, body, run)
     assert res.status_code == 404, res.content

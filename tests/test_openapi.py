@@ -45,10 +45,18 @@ def test_the_contract_shapes_are_in_the_schema(client):
     assert {p["name"] for p in resolve["parameters"]} >= {"alias", "stage", "version"}
     ref = resolve["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert {"name", "version", "stage", "aliases", "status", "download_uri", "manifest_sha256"} <= set(
-        components[ref]["properties"])
+        components[ref]["properties"]
+    )
     listing = schema["paths"]["/t/{tenant}/api/v1/models/"]["get"]
-    assert {p["name"] for p in listing["parameters"]} >= {"name", "name__contains", "tag", "team", "stage",
-                                                          "limit", "offset"}
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "name",
+        "name__contains",
+        "tag",
+        "team",
+        "stage",
+        "limit",
+        "offset",
+    }
     stage = schema["paths"]["/t/{tenant}/api/v1/models/{name}/versions/{version}/stage"]["post"]
     assert "If-Match" in {p["name"] for p in stage["parameters"]}
 

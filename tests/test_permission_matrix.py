@@ -54,40 +54,65 @@ def world(django_db_setup, django_db_blocker):
         owners = tenant_services.team_create(tenant=tenant, slug="owners")
         grantees = tenant_services.team_create(tenant=tenant, slug="grantees")
         users = {
-            "mx-owner": account_services.user_create(username="mx-owner", tenant=tenant, role="member",
-                                                     teams=[owners]),
+            "mx-owner": account_services.user_create(
+                username="mx-owner", tenant=tenant, role="member", teams=[owners]
+            ),
             "mx-user": account_services.user_create(username="mx-user", tenant=tenant, role="member"),
-            "mx-teamer": account_services.user_create(username="mx-teamer", tenant=tenant, role="member",
-                                                      teams=[grantees]),
+            "mx-teamer": account_services.user_create(
+                username="mx-teamer", tenant=tenant, role="member", teams=[grantees]
+            ),
             "mx-admin": account_services.user_create(username="mx-admin", tenant=tenant, role="admin"),
             "mx-viewer": account_services.user_create(username="mx-viewer", tenant=tenant, role="viewer"),
             "mx-outsider": account_services.user_create(username="mx-outsider", tenant=other, role="admin"),
         }
-        tokens = {name: issue(user, other if name == "mx-outsider" else tenant,
-                              ["read"] if name == "mx-viewer" else ALL_SCOPES)
-                  for name, user in users.items()}
+        tokens = {
+            name: issue(
+                user,
+                other if name == "mx-outsider" else tenant,
+                ["read"] if name == "mx-viewer" else ALL_SCOPES,
+            )
+            for name, user in users.items()
+        }
         # Model `m`, owned by `owners`: v1 Production + champion, v2 Staging, v3 None + candidate, v4 None.
         principal = principal_of(users["mx-admin"], tenant)
         run = make_run(tenant)
         experiment = Experiment.objects.get(pk=run.experiment_id)
         # The grantees must be able to read the run they register versions from (members_read_all is off).
-        permissions.replace_grants(experiment, [("user", users["mx-user"], "read"), ("team", grantees, "read"),
-                                                ("team", owners, "read"), ("user", users["mx-viewer"], "read")])
-        model = registry_services.registered_model_create(principal=principal, name="m", owner_team=owners,
-                                                          tags={"k": "v"})
+        permissions.replace_grants(
+            experiment,
+            [
+                ("user", users["mx-user"], "read"),
+                ("team", grantees, "read"),
+                ("team", owners, "read"),
+                ("user", users["mx-viewer"], "read"),
+            ],
+        )
+        model = registry_services.registered_model_create(
+            principal=principal, name="m", owner_team=owners, tags={"k": "v"}
+        )
         versions = []
         for _ in range(4):
-            version = registry_services.model_version_create(principal=principal, model=model,
-                                                             source=f"runs:/{run.run_id}/model")
+            version = registry_services.model_version_create(
+                principal=principal, model=model, source=f"runs:/{run.run_id}/model"
+            )
             assert registry_services.registration_finalize(version_id=version.pk) == VersionStatus.READY
             versions.append(version)
-        registry_services.model_version_transition_stage(principal=principal, version=versions[0],
-                                                         stage="Production")
-        registry_services.model_version_transition_stage(principal=principal, version=versions[1], stage="Staging")
+        registry_services.model_version_transition_stage(
+            principal=principal, version=versions[0], stage="Production"
+        )
+        registry_services.model_version_transition_stage(
+            principal=principal, version=versions[1], stage="Staging"
+        )
         registry_services.alias_set(principal=principal, model=model, alias="champion", version=1)
         registry_services.alias_set(principal=principal, model=model, alias="candidate", version=3)
-    yield World(tenant=tenant, model_id=model.pk, run_id=run.run_id, users=users,
-                teams={"owners": owners, "grantees": grantees}, tokens=tokens)
+    yield World(
+        tenant=tenant,
+        model_id=model.pk,
+        run_id=run.run_id,
+        users=users,
+        teams={"owners": owners, "grantees": grantees},
+        tokens=tokens,
+    )
     with django_db_blocker.unblock():
         group_ids = [owners.group_id, grantees.group_id]
         # Blobs are PROTECTed by the files that point at them: remove those first, then the tenants cascade.
@@ -141,83 +166,119 @@ ACTIONS: dict[str, Action] = {
     "edit description": Action(
         "edit",
         lambda c, w: c.patch(f"{NATIVE}/models/m", {"description": "new"}, format="json"),
-        lambda c, w: c.patch(f"{MLFLOW}/registered-models/update", {"name": "m", "description": "new"},
-                             format="json"),
+        lambda c, w: c.patch(
+            f"{MLFLOW}/registered-models/update", {"name": "m", "description": "new"}, format="json"
+        ),
     ),
     "set tag": Action(
         "edit",
         lambda c, w: c.put(f"{NATIVE}/models/m/tags/note", {"value": "x"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/set-tag", {"name": "m", "key": "note", "value": "x"},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/set-tag", {"name": "m", "key": "note", "value": "x"}, format="json"
+        ),
     ),
     "set version tag": Action(
         "edit",
         lambda c, w: c.put(f"{NATIVE}/models/m/versions/3/tags/note", {"value": "x"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/model-versions/set-tag",
-                            {"name": "m", "version": "3", "key": "note", "value": "x"}, format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/model-versions/set-tag",
+            {"name": "m", "version": "3", "key": "note", "value": "x"},
+            format="json",
+        ),
     ),
     "set ownership tag": Action(
         "manage",
         lambda c, w: c.put(f"{NATIVE}/models/m/tags/owner_email", {"value": "x@example.com"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/set-tag",
-                            {"name": "m", "key": "owner_email", "value": "x@example.com"}, format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/set-tag",
+            {"name": "m", "key": "owner_email", "value": "x@example.com"},
+            format="json",
+        ),
     ),
     "set owner": Action(
         "manage",
         lambda c, w: c.put(f"{NATIVE}/models/m/owner", {"team": "grantees"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/set-tag",
-                            {"name": "m", "key": "owner_team", "value": "grantees"}, format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/set-tag",
+            {"name": "m", "key": "owner_team", "value": "grantees"},
+            format="json",
+        ),
     ),
     "create version": Action(
         "edit",
-        lambda c, w: c.post(f"{NATIVE}/models/m/versions/", {"source": f"runs:/{w.run_id}/model"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/model-versions/create", {"name": "m", "source": f"runs:/{w.run_id}/model"},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{NATIVE}/models/m/versions/", {"source": f"runs:/{w.run_id}/model"}, format="json"
+        ),
+        lambda c, w: c.post(
+            f"{MLFLOW}/model-versions/create",
+            {"name": "m", "source": f"runs:/{w.run_id}/model"},
+            format="json",
+        ),
     ),
     "move unprotected alias": Action(
         "edit",
         lambda c, w: c.put(f"{NATIVE}/models/m/aliases/candidate", {"version": 4}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/alias", {"name": "m", "alias": "candidate", "version": "4"},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/alias",
+            {"name": "m", "alias": "candidate", "version": "4"},
+            format="json",
+        ),
     ),
     "move protected alias": Action(
         "manage_production",
         lambda c, w: c.put(f"{NATIVE}/models/m/aliases/champion", {"version": 2}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/alias", {"name": "m", "alias": "champion", "version": "2"},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/alias",
+            {"name": "m", "alias": "champion", "version": "2"},
+            format="json",
+        ),
     ),
     "Staging": Action(
         "manage_staging",
         lambda c, w: c.post(f"{NATIVE}/models/m/versions/3/stage", {"stage": "Staging"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/model-versions/transition-stage",
-                            {"name": "m", "version": "3", "stage": "Staging", "archive_existing_versions": False},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/model-versions/transition-stage",
+            {"name": "m", "version": "3", "stage": "Staging", "archive_existing_versions": False},
+            format="json",
+        ),
     ),
     "Production": Action(
         "manage_production",
-        lambda c, w: c.post(f"{NATIVE}/models/m/versions/2/stage",
-                            {"stage": "Production", "archive_existing_versions": True}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/model-versions/transition-stage",
-                            {"name": "m", "version": "2", "stage": "Production", "archive_existing_versions": True},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{NATIVE}/models/m/versions/2/stage",
+            {"stage": "Production", "archive_existing_versions": True},
+            format="json",
+        ),
+        lambda c, w: c.post(
+            f"{MLFLOW}/model-versions/transition-stage",
+            {"name": "m", "version": "2", "stage": "Production", "archive_existing_versions": True},
+            format="json",
+        ),
     ),
     "Archive": Action(
         "manage_staging",
         lambda c, w: c.post(f"{NATIVE}/models/m/versions/3/stage", {"stage": "Archived"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/model-versions/transition-stage",
-                            {"name": "m", "version": "3", "stage": "Archived", "archive_existing_versions": False},
-                            format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/model-versions/transition-stage",
+            {"name": "m", "version": "3", "stage": "Archived", "archive_existing_versions": False},
+            format="json",
+        ),
     ),
     "grant permissions": Action(
         "manage",
-        lambda c, w: c.put(f"{NATIVE}/models/m/permissions", {"grants": [{"user": "mx-viewer", "level": "read"}]},
-                           format="json"),
+        lambda c, w: c.put(
+            f"{NATIVE}/models/m/permissions",
+            {"grants": [{"user": "mx-viewer", "level": "read"}]},
+            format="json",
+        ),
         None,  # the MLflow API has no permissions endpoint: grants are a Modelgate concept
     ),
     "rename": Action(
         "manage",
         lambda c, w: c.post(f"{NATIVE}/models/m/rename", {"new_name": "m2"}, format="json"),
-        lambda c, w: c.post(f"{MLFLOW}/registered-models/rename", {"name": "m", "new_name": "m2"}, format="json"),
+        lambda c, w: c.post(
+            f"{MLFLOW}/registered-models/rename", {"name": "m", "new_name": "m2"}, format="json"
+        ),
     ),
     "delete": Action(
         "manage",
@@ -226,8 +287,12 @@ ACTIONS: dict[str, Action] = {
     ),
 }
 
-CASES = [(name, api) for name, action in ACTIONS.items() for api in ("native", "mlflow")
-         if getattr(action, api) is not None]
+CASES = [
+    (name, api)
+    for name, action in ACTIONS.items()
+    for api in ("native", "mlflow")
+    if getattr(action, api) is not None
+]
 
 
 def perform(world: World, secret: str, action_name: str, api: str):
@@ -320,8 +385,11 @@ def test_a_viewer_never_writes_even_with_a_manage_grant(world, action_name, api)
     assert_outcome(perform(world, world.tokens["mx-viewer"], action_name, api), action_name, api, outcome)
 
 
-@pytest.mark.parametrize("scopes", [["read"], ["read", "write"], ["read", "write", "promote"]],
-                         ids=["read", "read+write", "read+write+promote"])
+@pytest.mark.parametrize(
+    "scopes",
+    [["read"], ["read", "write"], ["read", "write", "promote"]],
+    ids=["read", "read+write", "read+write+promote"],
+)
 @pytest.mark.parametrize("action_name,api", CASES, ids=[f"{a}-{api}" for a, api in CASES])
 def test_token_scopes_cap_a_manage_grant(world, scopes, action_name, api):
     _grant(world, "user", "manage")
@@ -339,9 +407,13 @@ def test_another_tenants_admin_gets_404(world, action_name, api):
 
 
 def test_replacing_grants_never_removes_the_owners_manage(world):
-    res = client_for(world.tokens["mx-owner"]).put(f"{NATIVE}/models/m/permissions", {"grants": []}, format="json")
+    res = client_for(world.tokens["mx-owner"]).put(
+        f"{NATIVE}/models/m/permissions", {"grants": []}, format="json"
+    )
     assert res.status_code == 200, res.content
-    assert client_for(world.tokens["mx-owner"]).get(f"{NATIVE}/models/m").json()["permission_level"] == "manage"
+    assert (
+        client_for(world.tokens["mx-owner"]).get(f"{NATIVE}/models/m").json()["permission_level"] == "manage"
+    )
 
 
 def test_the_granted_level_is_what_the_model_reports(world):

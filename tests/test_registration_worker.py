@@ -47,7 +47,9 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.05):
 
 def test_a_small_model_is_ready_well_under_a_second(worker, p_owner, model, tenant):
     logged = make_logged_model(tenant)
-    version = services.model_version_create(principal=p_owner, model=model, source=f"models:/{logged.model_id}")
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
     started = time.monotonic()
     version = selectors.wait_until_registered(version)
     elapsed = time.monotonic() - started
@@ -58,7 +60,9 @@ def test_a_small_model_is_ready_well_under_a_second(worker, p_owner, model, tena
 
 def test_an_empty_source_fails_registration_with_a_reason(worker, p_owner, model, tenant):
     logged = make_logged_model(tenant, files={})
-    version = services.model_version_create(principal=p_owner, model=model, source=f"models:/{logged.model_id}")
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
     version = selectors.wait_until_registered(version, timeout=10)
     assert version.status == VersionStatus.FAILED_REGISTRATION
     assert "No files" in version.status_message
@@ -66,7 +70,9 @@ def test_an_empty_source_fails_registration_with_a_reason(worker, p_owner, model
 
 def test_the_task_run_twice_leaves_one_ready_version_with_the_same_manifest(worker, p_owner, model, tenant):
     logged = make_logged_model(tenant)
-    version = services.model_version_create(principal=p_owner, model=model, source=f"models:/{logged.model_id}")
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
     version = selectors.wait_until_registered(version, timeout=10)
     assert version.status == VersionStatus.READY
     digest = version.manifest_sha256
@@ -87,9 +93,28 @@ def start_private_worker(tmp_path, queue: str) -> Worker:
     name = f"crash{uuid.uuid4().hex[:6]}"
     log = tmp_path / f"celery-{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n", f"{name}@%h",
-         "--pool=prefork", "--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queue,
+            "-n",
+            f"{name}@%h",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     worker = Worker(proc, env, log)
     worker.name = f"{name}@{os.uname().nodename}"
@@ -110,9 +135,13 @@ def pending_version(model, tenant) -> ModelVersion:
     model.last_version += 1
     model.save(update_fields=["last_version"])
     return ModelVersion.objects.create(
-        model=model, version=model.last_version, source=f"models:/{logged.model_id}",
-        source_path=f"0/models/{logged.model_id}/artifacts", run_id=logged.source_run.run_id,
-        creation_timestamp=ts, last_updated_timestamp=ts,
+        model=model,
+        version=model.last_version,
+        source=f"models:/{logged.model_id}",
+        source_path=f"0/models/{logged.model_id}/artifacts",
+        run_id=logged.source_run.run_id,
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
     )
 
 
@@ -133,9 +162,14 @@ def assert_ready_once(version: ModelVersion) -> None:
     assert version.status == VersionStatus.READY, version.status_message
     assert selectors.manifest(version) == expected_manifest(MODEL_FILES)
     assert version.manifest_sha256 == services.manifest_sha256(
-        (f["path"], f["size"], f["sha256"]) for f in expected_manifest(MODEL_FILES))
-    assert AuditEvent.objects.filter(action="model_version.ready", model_id=version.model_id,
-                                     version=version.version).count() == 1
+        (f["path"], f["size"], f["sha256"]) for f in expected_manifest(MODEL_FILES)
+    )
+    assert (
+        AuditEvent.objects.filter(
+            action="model_version.ready", model_id=version.model_id, version=version.version
+        ).count()
+        == 1
+    )
 
 
 def test_a_pool_process_killed_mid_task_is_redelivered_and_ends_ready_once(p_owner, model, tenant, tmp_path):
@@ -159,7 +193,9 @@ def test_a_pool_process_killed_mid_task_is_redelivered_and_ends_ready_once(p_own
         stop_worker(worker, kill=True)
 
 
-def test_a_worker_killed_mid_task_leaves_nothing_and_the_next_worker_finishes(p_owner, model, tenant, tmp_path):
+def test_a_worker_killed_mid_task_leaves_nothing_and_the_next_worker_finishes(
+    p_owner, model, tenant, tmp_path
+):
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     first = start_private_worker(tmp_path, queue)
     second = None

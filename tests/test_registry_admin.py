@@ -31,8 +31,9 @@ def model(owner, tenant):
     p = principal(owner, tenant, ALL_SCOPES)
     model = services.registered_model_create(principal=p, name="churn")
     for _ in range(2):
-        v = services.model_version_create(principal=p, model=model,
-                                          source=f"models:/{make_logged_model(tenant).model_id}")
+        v = services.model_version_create(
+            principal=p, model=model, source=f"models:/{make_logged_model(tenant).model_id}"
+        )
         services.registration_finalize(version_id=v.pk)
     services.alias_set(principal=p, model=model, alias="champion", version=1)
     return model
@@ -40,8 +41,12 @@ def model(owner, tenant):
 
 def management(prefix: str, initial: int = 0, total: int | None = None) -> dict:
     total = initial if total is None else total
-    return {f"{prefix}-TOTAL_FORMS": str(total), f"{prefix}-INITIAL_FORMS": str(initial),
-            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
+    return {
+        f"{prefix}-TOTAL_FORMS": str(total),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
 
 
 def model_form(model, **changes) -> dict:
@@ -59,10 +64,16 @@ def model_form(model, **changes) -> dict:
 def test_the_registry_admin_pages_load_for_a_platform_admin(admin_client, model):
     version = ModelVersion.objects.get(model=model, version=1)
     alias = ModelAlias.objects.get(model=model)
-    for url in ["/admin/registry/registeredmodel/", "/admin/registry/registeredmodel/add/",
-                f"/admin/registry/registeredmodel/{model.pk}/change/", "/admin/registry/modelversion/",
-                f"/admin/registry/modelversion/{version.pk}/change/", "/admin/registry/modelalias/",
-                "/admin/registry/modelalias/add/", f"/admin/registry/modelalias/{alias.pk}/change/"]:
+    for url in [
+        "/admin/registry/registeredmodel/",
+        "/admin/registry/registeredmodel/add/",
+        f"/admin/registry/registeredmodel/{model.pk}/change/",
+        "/admin/registry/modelversion/",
+        f"/admin/registry/modelversion/{version.pk}/change/",
+        "/admin/registry/modelalias/",
+        "/admin/registry/modelalias/add/",
+        f"/admin/registry/modelalias/{alias.pk}/change/",
+    ]:
         assert admin_client.get(url).status_code == 200, url
 
 
@@ -77,10 +88,18 @@ def test_the_registry_admin_is_for_platform_admins_only(client, request, who, mo
 
 
 def test_adding_a_model_in_the_admin_goes_through_the_service(admin_client, tenant, team):
-    res = admin_client.post("/admin/registry/registeredmodel/add/", {
-        "tenant": tenant.pk, "name": "from-admin", "description": "d", "owner_team": team.pk,
-        **management("tags"), **management("versions"), **management("aliases"),
-    })
+    res = admin_client.post(
+        "/admin/registry/registeredmodel/add/",
+        {
+            "tenant": tenant.pk,
+            "name": "from-admin",
+            "description": "d",
+            "owner_team": team.pk,
+            **management("tags"),
+            **management("versions"),
+            **management("aliases"),
+        },
+    )
     assert res.status_code == 302, res.content.decode()[-2000:]
     model = RegisteredModel.objects.get(tenant=tenant, name="from-admin")
     assert model.tags.get(key="owner_team").value == "alpha"
@@ -89,10 +108,19 @@ def test_adding_a_model_in_the_admin_goes_through_the_service(admin_client, tena
 
 
 def test_an_invalid_name_in_the_admin_is_refused_with_a_message(admin_client, tenant):
-    res = admin_client.post("/admin/registry/registeredmodel/add/", {
-        "tenant": tenant.pk, "name": "a/b", "description": "", "owner_team": "",
-        **management("tags"), **management("versions"), **management("aliases"),
-    }, follow=True)
+    res = admin_client.post(
+        "/admin/registry/registeredmodel/add/",
+        {
+            "tenant": tenant.pk,
+            "name": "a/b",
+            "description": "",
+            "owner_team": "",
+            **management("tags"),
+            **management("versions"),
+            **management("aliases"),
+        },
+        follow=True,
+    )
     assert not RegisteredModel.objects.filter(name="a/b").exists()
     assert "cannot contain" in res.content.decode()
 
@@ -109,16 +137,23 @@ def test_renaming_and_tagging_in_the_admin_are_audited(admin_client, model):
 
 def test_a_stage_change_in_the_admin_is_a_transition(admin_client, model):
     version = ModelVersion.objects.get(model=model, version=2)
-    res = admin_client.post(f"/admin/registry/modelversion/{version.pk}/change/", {
-        "stage": "Production", "archive_existing_versions": "on", "description": "",
-        **management("files", initial=version.files.count()),
-        **{f"files-{i}-id": f.pk for i, f in enumerate(version.files.order_by("pk"))},
-        **{f"files-{i}-version": version.pk for i in range(version.files.count())},
-    })
+    res = admin_client.post(
+        f"/admin/registry/modelversion/{version.pk}/change/",
+        {
+            "stage": "Production",
+            "archive_existing_versions": "on",
+            "description": "",
+            **management("files", initial=version.files.count()),
+            **{f"files-{i}-id": f.pk for i, f in enumerate(version.files.order_by("pk"))},
+            **{f"files-{i}-version": version.pk for i in range(version.files.count())},
+        },
+    )
     assert res.status_code == 302, res.content.decode()[-2000:]
     version.refresh_from_db()
     assert version.stage == "Production"
-    assert AuditEvent.objects.filter(action="model_version.stage_changed", model_id=model.pk, version=2).exists()
+    assert AuditEvent.objects.filter(
+        action="model_version.stage_changed", model_id=model.pk, version=2
+    ).exists()
 
 
 def test_moving_and_deleting_an_alias_in_the_admin(admin_client, model):

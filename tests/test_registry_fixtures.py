@@ -34,7 +34,10 @@ def make_run(tenant, experiment_number: int = 0) -> Run:
     experiment = Experiment.objects.get(tenant=tenant, number=experiment_number)
     run_id = uuid.uuid4().hex
     return Run.objects.create(
-        run_id=run_id, tenant=tenant, experiment=experiment, start_time=int(time.time() * 1000),
+        run_id=run_id,
+        tenant=tenant,
+        experiment=experiment,
+        start_time=int(time.time() * 1000),
         artifact_uri=f"{experiment.artifact_location}/{run_id}/artifacts",
     )
 
@@ -52,10 +55,15 @@ def make_logged_model(tenant, run: Run | None = None, files: dict[str, bytes] | 
     experiment = run.experiment
     ts = int(time.time() * 1000)
     logged = LoggedModel.objects.create(
-        model_id=model_id, tenant=tenant, experiment=experiment, name="model", source_run=run,
+        model_id=model_id,
+        tenant=tenant,
+        experiment=experiment,
+        name="model",
+        source_run=run,
         status=LoggedModelStatus.READY,
         artifact_uri=f"{experiment.artifact_location}/models/{model_id}/artifacts",
-        creation_timestamp=ts, last_updated_timestamp=ts,
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
     )
     for rel, content in (MODEL_FILES if files is None else files).items():
         put_file(tenant, f"{experiment.number}/models/{model_id}/artifacts/{rel}", content)
@@ -67,5 +75,3 @@ def expected_manifest(files: dict[str, bytes]) -> list[dict]:
         ({"path": p, "size": len(c), "sha256": hashlib.sha256(c).hexdigest()} for p, c in files.items()),
         key=lambda f: f["path"],
     )
-
-

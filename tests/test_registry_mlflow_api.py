@@ -63,10 +63,16 @@ def writes(source: str) -> list[tuple[str, str, dict]]:
         ("DELETE", "registered-models/alias", {"name": "churn", "alias": "champion"}),
         ("POST", "model-versions/create", {"name": "churn", "source": source}),
         ("PATCH", "model-versions/update", {"name": "churn", "version": "1", "description": "x"}),
-        ("POST", "model-versions/transition-stage",
-         {"name": "churn", "version": "1", "stage": "Production", "archive_existing_versions": False}),
-        ("POST", "model-versions/transition-stage",
-         {"name": "churn", "version": "1", "stage": "Archived", "archive_existing_versions": False}),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            {"name": "churn", "version": "1", "stage": "Production", "archive_existing_versions": False},
+        ),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            {"name": "churn", "version": "1", "stage": "Archived", "archive_existing_versions": False},
+        ),
         ("POST", "model-versions/set-tag", {"name": "churn", "version": "1", "key": "k", "value": "v"}),
         ("DELETE", "model-versions/delete-tag", {"name": "churn", "version": "1", "key": "vt"}),
         ("DELETE", "model-versions/delete", {"name": "churn", "version": "1"}),
@@ -80,7 +86,9 @@ def assert_untouched(setup):
     version = ModelVersion.objects.get(model=model, version=1)
     assert version.stage == "Staging" and version.description == ""
     assert ModelVersion.objects.filter(model=model).count() == 1
-    assert list(ModelAlias.objects.filter(model=model).values_list("alias", "version__version")) == [("champion", 1)]
+    assert list(ModelAlias.objects.filter(model=model).values_list("alias", "version__version")) == [
+        ("champion", 1)
+    ]
     assert set(model.tags.values_list("key", flat=True)) == {"t", "owner_team"}
     assert list(version.tags.values_list("key", flat=True)) == ["vt"]
 
@@ -108,8 +116,13 @@ def test_another_tenant_cannot_register_our_logged_model(setup, outsider, other_
     client = client_for(issue(outsider, other_tenant, ALL_SCOPES))
     base = "/t/globex/api/2.0/mlflow/"
     assert call(client, "POST", "registered-models/create", {"name": "churn"}, base=base).status_code == 200
-    res = call(client, "POST", "model-versions/create",
-               {"name": "churn", "source": f"models:/{setup['logged'].model_id}"}, base=base)
+    res = call(
+        client,
+        "POST",
+        "model-versions/create",
+        {"name": "churn", "source": f"models:/{setup['logged'].model_id}"},
+        base=base,
+    )
     assert res.status_code == 400 and res.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
@@ -138,8 +151,11 @@ def test_a_read_grant_does_not_allow_writes_when_members_cannot_read_all(setup, 
     tenant.save(update_fields=["members_read_all"])
     client = client_for(issue(teammate, tenant, ALL_SCOPES))
     assert call(client, "GET", "registered-models/get", {"name": "churn"}).status_code == 404
-    services.registered_model_set_grants(principal=principal(owner, tenant, ALL_SCOPES), model=setup["model"],
-                                         grants=[{"user": "tom", "level": "read"}])
+    services.registered_model_set_grants(
+        principal=principal(owner, tenant, ALL_SCOPES),
+        model=setup["model"],
+        grants=[{"user": "tom", "level": "read"}],
+    )
     assert call(client, "GET", "registered-models/get", {"name": "churn"}).status_code == 200
     res = call(client, "POST", "registered-models/set-tag", {"name": "churn", "key": "k", "value": "v"})
     assert res.status_code == 403
@@ -162,18 +178,32 @@ def test_model_json_has_mlflows_shape(setup):
 
 def test_stage_names_are_case_insensitive_and_unknown_ones_are_400(setup):
     c = setup["client"]
-    res = call(c, "POST", "model-versions/transition-stage",
-               {"name": "churn", "version": "1", "stage": "production", "archive_existing_versions": True})
+    res = call(
+        c,
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "churn", "version": "1", "stage": "production", "archive_existing_versions": True},
+    )
     assert res.status_code == 200 and res.json()["model_version"]["current_stage"] == "Production"
-    res = call(c, "POST", "registered-models/get-latest-versions", {"name": "churn", "stages": ["PRODUCTION"]})
+    res = call(
+        c, "POST", "registered-models/get-latest-versions", {"name": "churn", "stages": ["PRODUCTION"]}
+    )
     assert [v["version"] for v in res.json()["model_versions"]] == ["1"]
     res = call(c, "GET", "registered-models/get-latest-versions", {"name": "churn", "stages": ["staging"]})
     assert res.status_code == 200 and res.json() == {}
-    res = call(c, "POST", "model-versions/transition-stage",
-               {"name": "churn", "version": "1", "stage": "Prod", "archive_existing_versions": False})
+    res = call(
+        c,
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "churn", "version": "1", "stage": "Prod", "archive_existing_versions": False},
+    )
     assert res.status_code == 400 and "Invalid Model Version stage: Prod" in res.json()["message"]
-    res = call(c, "POST", "model-versions/transition-stage",
-               {"name": "churn", "version": "1", "stage": "None", "archive_existing_versions": True})
+    res = call(
+        c,
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "churn", "version": "1", "stage": "None", "archive_existing_versions": True},
+    )
     assert res.status_code == 400 and res.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
@@ -181,7 +211,10 @@ def test_unknown_alias_is_mlflows_400_and_missing_things_are_404(setup):
     c = setup["client"]
     res = call(c, "GET", "registered-models/alias", {"name": "churn", "alias": "nope"})
     assert res.status_code == 400
-    assert res.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "Registered model alias nope not found."}
+    assert res.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "Registered model alias nope not found.",
+    }
     res = call(c, "GET", "registered-models/get", {"name": "nope"})
     assert res.status_code == 404
     assert res.json()["message"] == "Registered Model with name=nope not found"
@@ -231,13 +264,19 @@ def test_version_search_by_tag_and_run_id(setup):
 
 
 def test_download_uri_points_at_the_immutable_snapshot(setup):
-    body = call(setup["client"], "GET", "model-versions/get-download-uri", {"name": "churn", "version": "1"}).json()
+    body = call(
+        setup["client"], "GET", "model-versions/get-download-uri", {"name": "churn", "version": "1"}
+    ).json()
     assert body == {"artifact_uri": f"mlflow-artifacts:/_registry/{setup['model'].pk}/1"}
 
 
 def test_a_protected_alias_needs_the_promote_scope(setup, owner, tenant):
     client = client_for(issue(owner, tenant, ["read", "write"]))
-    res = call(client, "POST", "registered-models/alias", {"name": "churn", "alias": "champion", "version": "1"})
+    res = call(
+        client, "POST", "registered-models/alias", {"name": "churn", "alias": "champion", "version": "1"}
+    )
     assert res.status_code == 403
-    res = call(client, "POST", "registered-models/alias", {"name": "churn", "alias": "candidate", "version": "1"})
+    res = call(
+        client, "POST", "registered-models/alias", {"name": "churn", "alias": "candidate", "version": "1"}
+    )
     assert res.status_code == 200

@@ -116,8 +116,12 @@ def test_a_model_unreadable_by_default_is_a_404_not_a_403(model, teammate, tenan
         selectors.model_get(principal(teammate, tenant), "churn")
 
 
-def test_ownership_tags_need_manage_and_owner_team_moves_the_owner(model, teammate, tenant, p_owner, other_team):
-    services.registered_model_set_grants(principal=p_owner, model=model, grants=[{"user": "tom", "level": "edit"}])
+def test_ownership_tags_need_manage_and_owner_team_moves_the_owner(
+    model, teammate, tenant, p_owner, other_team
+):
+    services.registered_model_set_grants(
+        principal=p_owner, model=model, grants=[{"user": "tom", "level": "edit"}]
+    )
     p_edit = principal(teammate, tenant)
     services.registered_model_set_tag(principal=p_edit, model=model, key="free", value="1")
     with pytest.raises(PermissionDenied):
@@ -133,8 +137,9 @@ def test_ownership_tags_need_manage_and_owner_team_moves_the_owner(model, teamma
 
 
 def test_grants_round_trip_and_a_team_grant_gives_its_level(model, p_owner, teammate, tenant):
-    grants = services.registered_model_set_grants(principal=p_owner, model=model,
-                                                  grants=[{"team": "beta", "level": "manage_staging"}])
+    grants = services.registered_model_set_grants(
+        principal=p_owner, model=model, grants=[{"team": "beta", "level": "manage_staging"}]
+    )
     assert grants == [{"team": "beta", "level": "manage_staging"}]
     p = principal(teammate, tenant, ALL_SCOPES)
     services.registered_model_update(principal=p, model=model, description="via team grant")
@@ -143,8 +148,9 @@ def test_grants_round_trip_and_a_team_grant_gives_its_level(model, p_owner, team
 
 
 def test_rename_and_delete_need_manage(model, p_owner, teammate, tenant):
-    services.registered_model_set_grants(principal=p_owner, model=model,
-                                         grants=[{"user": "tom", "level": "manage_production"}])
+    services.registered_model_set_grants(
+        principal=p_owner, model=model, grants=[{"user": "tom", "level": "manage_production"}]
+    )
     p = principal(teammate, tenant, ALL_SCOPES)
     with pytest.raises(PermissionDenied):
         services.registered_model_rename(principal=p, model=model, new_name="x")
@@ -161,7 +167,9 @@ def test_rename_and_delete_need_manage(model, p_owner, teammate, tenant):
 
 def test_a_version_from_a_logged_model_takes_its_run_and_snapshots_its_files(model, p_owner, tenant):
     logged = make_logged_model(tenant)
-    version = services.model_version_create(principal=p_owner, model=model, source=f"models:/{logged.model_id}")
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
     assert version.version == 1
     assert version.status == VersionStatus.PENDING_REGISTRATION
     assert version.run_id == logged.source_run.run_id
@@ -170,7 +178,8 @@ def test_a_version_from_a_logged_model_takes_its_run_and_snapshots_its_files(mod
     version.refresh_from_db()
     assert selectors.manifest(version) == expected_manifest(MODEL_FILES)
     assert version.manifest_sha256 == services.manifest_sha256(
-        (f["path"], f["size"], f["sha256"]) for f in expected_manifest(MODEL_FILES))
+        (f["path"], f["size"], f["sha256"]) for f in expected_manifest(MODEL_FILES)
+    )
 
 
 def test_registration_twice_leaves_one_ready_version_with_the_same_manifest(model, p_owner, tenant):
@@ -192,7 +201,9 @@ def test_later_artifact_writes_never_change_a_ready_version(model, p_owner, tena
 
 def test_registration_of_an_empty_source_fails_with_a_reason(model, p_owner, tenant):
     logged = make_logged_model(tenant, files={})
-    version = services.model_version_create(principal=p_owner, model=model, source=f"models:/{logged.model_id}")
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
     assert services.registration_finalize(version_id=version.pk) == VersionStatus.FAILED_REGISTRATION
     version.refresh_from_db()
     assert "No files" in version.status_message
@@ -204,16 +215,26 @@ def test_runs_and_mlflow_artifacts_sources_resolve_inside_the_tenant(model, p_ow
     v1 = services.model_version_create(principal=p_owner, model=model, source=f"runs:/{run.run_id}/model")
     assert v1.source_path == f"0/{run.run_id}/artifacts/model"
     assert v1.run_id == run.run_id
-    v2 = services.model_version_create(principal=p_owner, model=model,
-                                       source=f"mlflow-artifacts:/0/{run.run_id}/artifacts/model")
+    v2 = services.model_version_create(
+        principal=p_owner, model=model, source=f"mlflow-artifacts:/0/{run.run_id}/artifacts/model"
+    )
     assert v2.source_path == f"0/{run.run_id}/artifacts/model"
     services.registration_finalize(version_id=v2.pk)
     assert [f["path"] for f in selectors.manifest(v2)] == ["MLmodel"]
 
 
-@pytest.mark.parametrize("source", ["s3://bucket/x", "/etc/passwd", "runs:/nope/model", "models:/m-nope",
-                                    "mlflow-artifacts:/0/../../x", "mlflow-artifacts://otherhost/0/x",
-                                    "file:///tmp/x"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "s3://bucket/x",
+        "/etc/passwd",
+        "runs:/nope/model",
+        "models:/m-nope",
+        "mlflow-artifacts:/0/../../x",
+        "mlflow-artifacts://otherhost/0/x",
+        "file:///tmp/x",
+    ],
+)
 def test_it_rejects_sources_outside_the_tenant_or_unresolvable(model, p_owner, source):
     with pytest.raises(InvalidParameter):
         services.model_version_create(principal=p_owner, model=model, source=source)
@@ -247,8 +268,9 @@ def test_archiving_promotion_leaves_one_production_version(model, p_owner, tenan
     v1 = ready_version(p_owner, model, tenant)
     v2 = ready_version(p_owner, model, tenant)
     services.model_version_transition_stage(principal=p_owner, version=v1, stage="production")
-    services.model_version_transition_stage(principal=p_owner, version=v2, stage="PRODUCTION",
-                                            archive_existing_versions=True)
+    services.model_version_transition_stage(
+        principal=p_owner, version=v2, stage="PRODUCTION", archive_existing_versions=True
+    )
     stages = dict(ModelVersion.objects.filter(model=model).values_list("version", "stage"))
     assert stages == {1: "Archived", 2: "Production"}
     latest = selectors.latest_versions(p_owner, model, ["Production"])
@@ -260,26 +282,32 @@ def test_stage_transitions_validate_stage_archive_flag_and_status(model, p_owner
     with pytest.raises(InvalidParameter, match="Invalid Model Version stage: Prod"):
         services.model_version_transition_stage(principal=p_owner, version=v1, stage="Prod")
     with pytest.raises(InvalidParameter):
-        services.model_version_transition_stage(principal=p_owner, version=v1, stage="Archived",
-                                                archive_existing_versions=True)
-    pending = services.model_version_create(principal=p_owner, model=model,
-                                            source=f"models:/{make_logged_model(tenant).model_id}")
+        services.model_version_transition_stage(
+            principal=p_owner, version=v1, stage="Archived", archive_existing_versions=True
+        )
+    pending = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{make_logged_model(tenant).model_id}"
+    )
     with pytest.raises(Conflict):
         services.model_version_transition_stage(principal=p_owner, version=pending, stage="Staging")
 
 
 def test_a_stale_expected_stage_is_a_conflict(model, p_owner, tenant):
     v1 = ready_version(p_owner, model, tenant)
-    services.model_version_transition_stage(principal=p_owner, version=v1, stage="Staging", expected_stage="None")
+    services.model_version_transition_stage(
+        principal=p_owner, version=v1, stage="Staging", expected_stage="None"
+    )
     with pytest.raises(Conflict):
-        services.model_version_transition_stage(principal=p_owner, version=v1, stage="Production",
-                                                expected_stage="None")
+        services.model_version_transition_stage(
+            principal=p_owner, version=v1, stage="Production", expected_stage="None"
+        )
 
 
 def test_manage_staging_moves_to_staging_but_not_production(model, p_owner, teammate, tenant):
     v1 = ready_version(p_owner, model, tenant)
-    services.registered_model_set_grants(principal=p_owner, model=model,
-                                         grants=[{"user": "tom", "level": "manage_staging"}])
+    services.registered_model_set_grants(
+        principal=p_owner, model=model, grants=[{"user": "tom", "level": "manage_staging"}]
+    )
     p = principal(teammate, tenant)
     services.model_version_transition_stage(principal=p, version=v1, stage="Staging")
     with pytest.raises(PermissionDenied):
@@ -289,8 +317,9 @@ def test_manage_staging_moves_to_staging_but_not_production(model, p_owner, team
 def test_stage_changes_need_the_promote_scope(model, p_owner, owner, tenant):
     v1 = ready_version(p_owner, model, tenant)
     with pytest.raises(PermissionDenied, match="promote"):
-        services.model_version_transition_stage(principal=principal(owner, tenant, ["read", "write"]),
-                                                version=v1, stage="Staging")
+        services.model_version_transition_stage(
+            principal=principal(owner, tenant, ["read", "write"]), version=v1, stage="Staging"
+        )
 
 
 # --- aliases -----------------------------------------------------------------------------------------------------
@@ -332,14 +361,20 @@ def test_alias_preconditions_give_conflicts(model, p_owner, tenant):
 
 def test_protected_aliases_need_manage_production(model, p_owner, teammate, tenant):
     ready_version(p_owner, model, tenant)
-    services.registered_model_set_grants(principal=p_owner, model=model, grants=[{"user": "tom", "level": "edit"}])
+    services.registered_model_set_grants(
+        principal=p_owner, model=model, grants=[{"user": "tom", "level": "edit"}]
+    )
     p = principal(teammate, tenant)
     services.alias_set(principal=p, model=model, alias="candidate", version=1)
     with pytest.raises(PermissionDenied):
         services.alias_set(principal=p, model=model, alias="champion", version=1)
     with pytest.raises(PermissionDenied):
-        services.alias_set(principal=principal(*_owner_of(p_owner), ["read", "write"]), model=model,
-                           alias="champion", version=1)
+        services.alias_set(
+            principal=principal(*_owner_of(p_owner), ["read", "write"]),
+            model=model,
+            alias="champion",
+            version=1,
+        )
 
 
 def _owner_of(p):
@@ -368,7 +403,9 @@ def test_resolve_by_stage_and_version(model, p_owner, tenant):
 def test_model_search_filters_by_name_and_tag_and_excludes_prompts(p_owner, tenant):
     services.registered_model_create(principal=p_owner, name="churn-a", tags={"team": "a"})
     services.registered_model_create(principal=p_owner, name="churn-b", tags={"team": "b"})
-    services.registered_model_create(principal=p_owner, name="prompt-x", tags={"mlflow.prompt.is_prompt": "true"})
+    services.registered_model_create(
+        principal=p_owner, name="prompt-x", tags={"mlflow.prompt.is_prompt": "true"}
+    )
     prompt = " AND tag.`mlflow.prompt.is_prompt` != 'true'"
     found, _ = selectors.models_search(p_owner, "name LIKE 'churn%'" + prompt)
     assert [m.name for m in found] == ["churn-a", "churn-b"]

@@ -37,20 +37,29 @@ def test_it_parses_metric_param_tag_and_attribute_clauses():
 
 
 def test_it_accepts_every_entity_prefix_mlflow_accepts():
-    for text, entity in [("metric.a = 1", "metric"), ("metrics.a = 1", "metric"), ("param.a = 'x'", "param"),
-                         ("parameters.a = 'x'", "param"), ("tag.a = 'x'", "tag"), ("attr.run_id = 'x'", "attribute"),
-                         ("run.run_id = 'x'", "attribute"), ("dataset.name = 'x'", "dataset"),
-                         ("datasets.digest = 'x'", "dataset")]:
+    for text, entity in [
+        ("metric.a = 1", "metric"),
+        ("metrics.a = 1", "metric"),
+        ("param.a = 'x'", "param"),
+        ("parameters.a = 'x'", "param"),
+        ("tag.a = 'x'", "tag"),
+        ("attr.run_id = 'x'", "attribute"),
+        ("run.run_id = 'x'", "attribute"),
+        ("dataset.name = 'x'", "dataset"),
+        ("datasets.digest = 'x'", "dataset"),
+    ]:
         assert parse_filter(text, "runs")[0].entity == entity, text
 
 
 def test_it_reads_quoted_keys_and_dotted_keys():
     assert parse_filter("tags.`mlflow.parentRunId` = 'abc'", "runs") == [
-        Clause("tag", "mlflow.parentRunId", "=", "abc")]
-    assert parse_filter('params."my key" = \'v\'', "runs") == [Clause("param", "my key", "=", "v")]
+        Clause("tag", "mlflow.parentRunId", "=", "abc")
+    ]
+    assert parse_filter("params.\"my key\" = 'v'", "runs") == [Clause("param", "my key", "=", "v")]
     assert parse_filter("tags.mlflow.parentRunId = 'abc'", "runs") == [
-        Clause("tag", "mlflow.parentRunId", "=", "abc")]
-    assert parse_filter('"run name" = \'r\'', "runs") == [Clause("attribute", "run_name", "=", "r")]
+        Clause("tag", "mlflow.parentRunId", "=", "abc")
+    ]
+    assert parse_filter("\"run name\" = 'r'", "runs") == [Clause("attribute", "run_name", "=", "r")]
     assert parse_filter("created >= 5", "runs") == [Clause("attribute", "start_time", ">=", 5)]
 
 
@@ -60,9 +69,12 @@ def test_it_reads_numbers_lists_and_nulls():
     assert parse_filter("run_id IN ('a', \"b\")", "runs") == [Clause("attribute", "run_id", "IN", ("a", "b"))]
     assert parse_filter("run_id not in ('a')", "runs") == [Clause("attribute", "run_id", "NOT IN", ("a",))]
     assert parse_filter("tags.x IS NULL and params.y is not null", "runs") == [
-        Clause("tag", "x", "IS NULL", None), Clause("param", "y", "IS NOT NULL", None)]
+        Clause("tag", "x", "IS NULL", None),
+        Clause("param", "y", "IS NOT NULL", None),
+    ]
     assert parse_filter("name ilike '%Churn%'", "registered_models") == [
-        Clause("attribute", "name", "ILIKE", "%Churn%")]
+        Clause("attribute", "name", "ILIKE", "%Churn%")
+    ]
 
 
 def test_it_unescapes_doubled_quotes_in_values():
@@ -82,34 +94,37 @@ def test_or_is_refused_with_mlflows_message():
     assert exc.value.status == 400 and exc.value.code == "INVALID_PARAMETER_VALUE"
 
 
-@pytest.mark.parametrize("kind,text", [
-    ("runs", "metrics.a LIKE '1'"),            # metrics are numeric
-    ("runs", "metrics.a = 'x'"),               # and need a number
-    ("runs", "params.a > 'x'"),                # params are strings
-    ("runs", "params.a = 1"),                  # and need quotes
-    ("runs", "status IN ('a')"),               # IN only for run_id
-    ("runs", "start_time LIKE '1%'"),
-    ("runs", "unknown_attr = 'x'"),
-    ("runs", "dataset.bogus = 'x'"),
-    ("runs", "foo.bar = 'x'"),
-    ("runs", "metrics.a <> 1"),
-    ("runs", "metrics.a > 1 AND"),
-    ("runs", "metrics.a"),
-    ("runs", "(metrics.a > 1)"),
-    ("runs", "metrics.a > 1 metrics.b > 2"),
-    ("runs", "run_id IN ()"),
-    ("runs", "run_id IN ('a' 'b')"),
-    ("runs", "params.a = 'unterminated"),
-    ("registered_models", "current_stage = 'Production'"),
-    ("registered_models", "tags.a IS NULL"),
-    ("registered_models", "metrics.a > 1"),
-    ("model_versions", "current_stage = 'Production'"),
-    ("model_versions", "version_number LIKE '1'"),
-    ("experiments", "metrics.a > 1"),
-    ("experiments", "name IN ('a')"),
-    ("logged_models", "name IN ('a')"),
-    ("logged_models", "datasets.name = 'x'"),
-])
+@pytest.mark.parametrize(
+    "kind,text",
+    [
+        ("runs", "metrics.a LIKE '1'"),  # metrics are numeric
+        ("runs", "metrics.a = 'x'"),  # and need a number
+        ("runs", "params.a > 'x'"),  # params are strings
+        ("runs", "params.a = 1"),  # and need quotes
+        ("runs", "status IN ('a')"),  # IN only for run_id
+        ("runs", "start_time LIKE '1%'"),
+        ("runs", "unknown_attr = 'x'"),
+        ("runs", "dataset.bogus = 'x'"),
+        ("runs", "foo.bar = 'x'"),
+        ("runs", "metrics.a <> 1"),
+        ("runs", "metrics.a > 1 AND"),
+        ("runs", "metrics.a"),
+        ("runs", "(metrics.a > 1)"),
+        ("runs", "metrics.a > 1 metrics.b > 2"),
+        ("runs", "run_id IN ()"),
+        ("runs", "run_id IN ('a' 'b')"),
+        ("runs", "params.a = 'unterminated"),
+        ("registered_models", "current_stage = 'Production'"),
+        ("registered_models", "tags.a IS NULL"),
+        ("registered_models", "metrics.a > 1"),
+        ("model_versions", "current_stage = 'Production'"),
+        ("model_versions", "version_number LIKE '1'"),
+        ("experiments", "metrics.a > 1"),
+        ("experiments", "name IN ('a')"),
+        ("logged_models", "name IN ('a')"),
+        ("logged_models", "datasets.name = 'x'"),
+    ],
+)
 def test_it_refuses_what_the_kind_does_not_allow(kind, text):
     with pytest.raises(InvalidParameter):
         parse_filter(text, kind)
@@ -118,25 +133,30 @@ def test_it_refuses_what_the_kind_does_not_allow(kind, text):
 def test_each_kind_accepts_its_own_identifiers():
     assert parse_filter("experiment_id IN ('1','2') AND creation_time > 5 AND tags.a = 'b'", "experiments")
     assert parse_filter("name = 'm' AND tag.t LIKE 'x%'", "registered_models")
-    assert parse_filter("name = 'm' AND version_number >= 2 AND run_id IN ('r') AND source_path LIKE '%a'",
-                        "model_versions")
-    assert parse_filter("name = 'model' AND metrics.acc > 0.5 AND params.a = 'b' AND creation_time > 0",
-                        "logged_models")[3] == Clause("attribute", "creation_timestamp", ">", 0)
+    assert parse_filter(
+        "name = 'm' AND version_number >= 2 AND run_id IN ('r') AND source_path LIKE '%a'", "model_versions"
+    )
+    assert parse_filter(
+        "name = 'model' AND metrics.acc > 0.5 AND params.a = 'b' AND creation_time > 0", "logged_models"
+    )[3] == Clause("attribute", "creation_timestamp", ">", 0)
 
 
-@pytest.mark.parametrize("text", [
-    "params.a = '' ; DROP TABLE tracking_run; --'",
-    "params.a = 'x'; DROP TABLE tracking_run",
-    "params.a = 'x' UNION SELECT * FROM accounts_user",
-    "params.a = 'x' -- comment",
-    "params.a = 'x' /* c */",
-    "tags.`a` = 'b' AND tags.`x` = 'y\x00'",
-    "metrics.a > 1; SELECT 1",
-    "params.a = 'x' AND 1=1",
-    "1 = 1",
-    "tags.a = 'b' OR 1=1",
-    "a" * 30_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "params.a = '' ; DROP TABLE tracking_run; --'",
+        "params.a = 'x'; DROP TABLE tracking_run",
+        "params.a = 'x' UNION SELECT * FROM accounts_user",
+        "params.a = 'x' -- comment",
+        "params.a = 'x' /* c */",
+        "tags.`a` = 'b' AND tags.`x` = 'y\x00'",
+        "metrics.a > 1; SELECT 1",
+        "params.a = 'x' AND 1=1",
+        "1 = 1",
+        "tags.a = 'b' OR 1=1",
+        "a" * 30_000,
+    ],
+)
 def test_hostile_filters_are_refused(text):
     with pytest.raises(InvalidParameter):
         parse_filter(text, "runs")
@@ -156,35 +176,51 @@ def test_injection_attempts_inside_quotes_are_just_values_that_match_nothing(ten
 
 
 def test_the_prompt_clause_means_exclude_prompts():
-    clauses = parse_filter("name LIKE '%churn%' AND tag.`mlflow.prompt.is_prompt` != 'true'", "registered_models")
+    clauses = parse_filter(
+        "name LIKE '%churn%' AND tag.`mlflow.prompt.is_prompt` != 'true'", "registered_models"
+    )
     rest, exclude = split_prompt_clause(clauses)
     assert exclude is True
     assert rest == [Clause("attribute", "name", "LIKE", "%churn%")]
-    rest, exclude = split_prompt_clause(parse_filter("tags.`mlflow.prompt.is_prompt` = 'true'", "registered_models"))
+    rest, exclude = split_prompt_clause(
+        parse_filter("tags.`mlflow.prompt.is_prompt` = 'true'", "registered_models")
+    )
     assert exclude is False and len(rest) == 1
 
 
 def test_order_by_parses_entities_directions_and_aliases():
-    assert parse_order_by(["metrics.auc DESC", "params.lr", "tags.`a b` asc", "attributes.start_time ASC",
-                           "created DESC"], "runs") == [
-        OrderBy("metric", "auc", False), OrderBy("param", "lr", True), OrderBy("tag", "a b", True),
-        OrderBy("attribute", "start_time", True), OrderBy("attribute", "start_time", False)]
+    assert parse_order_by(
+        ["metrics.auc DESC", "params.lr", "tags.`a b` asc", "attributes.start_time ASC", "created DESC"],
+        "runs",
+    ) == [
+        OrderBy("metric", "auc", False),
+        OrderBy("param", "lr", True),
+        OrderBy("tag", "a b", True),
+        OrderBy("attribute", "start_time", True),
+        OrderBy("attribute", "start_time", False),
+    ]
     assert parse_order_by(["name", "timestamp DESC"], "registered_models") == [
-        OrderBy("attribute", "name", True), OrderBy("attribute", "last_updated_timestamp", False)]
+        OrderBy("attribute", "name", True),
+        OrderBy("attribute", "last_updated_timestamp", False),
+    ]
     assert parse_order_by(["version_number DESC"], "model_versions") == [
-        OrderBy("attribute", "version_number", False)]
+        OrderBy("attribute", "version_number", False)
+    ]
 
 
-@pytest.mark.parametrize("kind,item", [
-    ("runs", "metrics.auc DOWN"),
-    ("runs", "metrics.auc DESC extra"),
-    ("runs", "bogus"),
-    ("runs", "datasets.name"),
-    ("registered_models", "tags.a"),
-    ("registered_models", "current_stage"),
-    ("experiments", "metrics.a"),
-    ("runs", "start_time; DROP TABLE x"),
-])
+@pytest.mark.parametrize(
+    "kind,item",
+    [
+        ("runs", "metrics.auc DOWN"),
+        ("runs", "metrics.auc DESC extra"),
+        ("runs", "bogus"),
+        ("runs", "datasets.name"),
+        ("registered_models", "tags.a"),
+        ("registered_models", "current_stage"),
+        ("experiments", "metrics.a"),
+        ("runs", "start_time; DROP TABLE x"),
+    ],
+)
 def test_bad_order_by_is_refused(kind, item):
     with pytest.raises(InvalidParameter):
         parse_order_by([item], kind)
@@ -230,8 +266,15 @@ def test_page_tokens_round_trip_and_bad_ones_are_400():
     assert decode_page_token(encode_page_token(25)) == 25
     assert decode_page_token("eyJvZmZzZXQiOiAyfQ==") == 2  # MLflow's own token
     assert decode_page_token(None) == 0 and decode_page_token("") == 0
-    for bad in ["garbage!", "bm90IGpzb24=", base64.b64encode(b'{"offset": -1}').decode(), "e30=", "W10=",
-                "eyJvZmZzZXQiOiAieCJ9", "x" * 5000]:
+    for bad in [
+        "garbage!",
+        "bm90IGpzb24=",
+        base64.b64encode(b'{"offset": -1}').decode(),
+        "e30=",
+        "W10=",
+        "eyJvZmZzZXQiOiAieCJ9",
+        "x" * 5000,
+    ]:
         with pytest.raises(InvalidParameter):
             decode_page_token(bad)
 

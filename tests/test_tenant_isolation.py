@@ -38,7 +38,9 @@ def call(client: APIClient, method: str, path: str, **headers):
 
 
 @pytest.mark.parametrize(("method", "path"), ACME_PATHS)
-def test_another_tenants_token_gets_the_same_404_as_an_unknown_tenant(tenant, outsider, other_tenant, method, path):
+def test_another_tenants_token_gets_the_same_404_as_an_unknown_tenant(
+    tenant, outsider, other_tenant, method, path
+):
     outsider_client = client_for(issue(outsider, other_tenant))
     res = call(outsider_client, method, path)
     assert res.status_code == 404, res.content
@@ -49,7 +51,9 @@ def test_another_tenants_token_gets_the_same_404_as_an_unknown_tenant(tenant, ou
 
 
 @pytest.mark.parametrize(("method", "path"), MLFLOW_PATHS)
-def test_the_workspace_header_cannot_reach_another_tenant(tenant, owner, outsider, other_tenant, method, path):
+def test_the_workspace_header_cannot_reach_another_tenant(
+    tenant, owner, outsider, other_tenant, method, path
+):
     outsider_client = client_for(issue(outsider, other_tenant))
     res = call(outsider_client, method, path, HTTP_X_MLFLOW_WORKSPACE="acme")
     assert res.status_code == 404, res.content
@@ -70,7 +74,9 @@ def test_a_token_works_only_for_the_tenant_it_was_issued_in(tenant, other_tenant
     assert client_for(globex_token).get("/t/globex/api/v1/me").status_code == 200
     res = client_for(acme_token).get("/t/globex/api/v1/me")
     assert (res.status_code, res.json()) == (404, unknown_tenant_body("globex"))
-    res = client_for(acme_token).get("/api/2.0/mlflow/registered-models/search", HTTP_X_MLFLOW_WORKSPACE="globex")
+    res = client_for(acme_token).get(
+        "/api/2.0/mlflow/registered-models/search", HTTP_X_MLFLOW_WORKSPACE="globex"
+    )
     assert (res.status_code, res.json()) == (404, unknown_tenant_body("globex"))
 
 
@@ -89,12 +95,16 @@ def test_a_session_user_sees_only_their_own_tenants(owner, tenant, other_tenant)
     assert (res.status_code, res.json()) == (404, unknown_tenant_body("globex"))
 
 
-def test_unknown_mlflow_endpoints_answer_a_json_404_after_the_tenant_gate(owner, tenant, outsider, other_tenant):
+def test_unknown_mlflow_endpoints_answer_a_json_404_after_the_tenant_gate(
+    owner, tenant, outsider, other_tenant
+):
     res = client_for(issue(owner, tenant)).post("/t/acme/api/2.0/mlflow/nope/nothing", {}, format="json")
     assert res.status_code == 404
     assert res.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     # The endpoint's existence is not revealed to another tenant.
-    res = client_for(issue(outsider, other_tenant)).post("/t/acme/api/2.0/mlflow/nope/nothing", {}, format="json")
+    res = client_for(issue(outsider, other_tenant)).post(
+        "/t/acme/api/2.0/mlflow/nope/nothing", {}, format="json"
+    )
     assert res.json() == unknown_tenant_body("acme")
 
 

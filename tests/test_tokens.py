@@ -180,6 +180,8 @@ def test_issuing_and_revoking_tokens_is_audited(owner, tenant):
 
     token, _ = account_services.token_issue(user=owner, tenant=tenant, actor=owner)
     account_services.token_revoke(token=token, actor=owner)
-    actions = list(AuditEvent.objects.filter(tenant=tenant, object_type="apitoken").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(tenant=tenant, object_type="apitoken").values_list("action", flat=True)
+    )
     assert actions == ["token.issued", "token.revoked"]
     assert all(token.token_hash not in str(e.after) for e in AuditEvent.objects.filter(tenant=tenant))

@@ -28,8 +28,16 @@ def mlflow(owner, tenant):
     return client_for(issue(owner, tenant))
 
 
-def dataset_input(name="train", digest="d1", context="training", *, source="s3://bucket/train.csv", schema=None,
-                  profile=None, tags=None) -> dict:
+def dataset_input(
+    name="train",
+    digest="d1",
+    context="training",
+    *,
+    source="s3://bucket/train.csv",
+    schema=None,
+    profile=None,
+    tags=None,
+) -> dict:
     dataset = {"name": name, "digest": digest, "source_type": "s3", "source": f'{{"uri": "{source}"}}'}
     if schema is not None:
         dataset["schema"] = schema
@@ -54,25 +62,55 @@ def principal(user, tenant, scopes=None):
 def test_a_run_shows_the_datasets_it_logged_in_get_and_search(mlflow):
     eid = make_experiment(mlflow)
     rid = make_run(mlflow, eid)
-    assert log_inputs(mlflow, rid, [
-        dataset_input(schema=SCHEMA, profile='{"num_rows": 2}', tags=[{"key": "split", "value": "a"}]),
-        dataset_input("holdout", "d2", context=None),
-    ]) == {}
+    assert (
+        log_inputs(
+            mlflow,
+            rid,
+            [
+                dataset_input(
+                    schema=SCHEMA, profile='{"num_rows": 2}', tags=[{"key": "split", "value": "a"}]
+                ),
+                dataset_input("holdout", "d2", context=None),
+            ],
+        )
+        == {}
+    )
     inputs = get(mlflow, "runs/get", {"run_id": rid})["run"]["inputs"]
-    assert inputs == {"dataset_inputs": [
-        {"tags": [{"key": "mlflow.data.context", "value": "training"}, {"key": "split", "value": "a"}],
-         "dataset": {"name": "train", "digest": "d1", "source_type": "s3",
-                     "source": '{"uri": "s3://bucket/train.csv"}', "schema": SCHEMA, "profile": '{"num_rows": 2}'}},
-        {"dataset": {"name": "holdout", "digest": "d2", "source_type": "s3",
-                     "source": '{"uri": "s3://bucket/train.csv"}'}},
-    ]}
+    assert inputs == {
+        "dataset_inputs": [
+            {
+                "tags": [{"key": "mlflow.data.context", "value": "training"}, {"key": "split", "value": "a"}],
+                "dataset": {
+                    "name": "train",
+                    "digest": "d1",
+                    "source_type": "s3",
+                    "source": '{"uri": "s3://bucket/train.csv"}',
+                    "schema": SCHEMA,
+                    "profile": '{"num_rows": 2}',
+                },
+            },
+            {
+                "dataset": {
+                    "name": "holdout",
+                    "digest": "d2",
+                    "source_type": "s3",
+                    "source": '{"uri": "s3://bucket/train.csv"}',
+                }
+            },
+        ]
+    }
     found = post(mlflow, "runs/search", {"experiment_ids": [eid]})["runs"]
     assert [r["inputs"] for r in found] == [inputs]
 
     native = get(mlflow, f"runs/{rid}", prefix="/t/acme/api/v1")
-    assert native["datasets"][0] == {"name": "train", "digest": "d1", "source_type": "s3",
-                                     "source": '{"uri": "s3://bucket/train.csv"}', "context": "training",
-                                     "tags": {"mlflow.data.context": "training", "split": "a"}}
+    assert native["datasets"][0] == {
+        "name": "train",
+        "digest": "d1",
+        "source_type": "s3",
+        "source": '{"uri": "s3://bucket/train.csv"}',
+        "context": "training",
+        "tags": {"mlflow.data.context": "training", "split": "a"},
+    }
     assert native["datasets"][1]["context"] is None
 
 
@@ -87,19 +125,36 @@ def test_a_dataset_is_one_row_per_experiment_and_relogging_it_changes_nothing(ml
     log_inputs(mlflow, other, [dataset_input()])
 
     datasets = Dataset.objects.filter(tenant=tenant).order_by("id")
-    assert [(d.experiment.number, d.name, d.digest) for d in datasets] == [(1, "train", "d1"), (2, "train", "d1")]
-    assert datasets[0].source == '{"uri": "s3://bucket/train.csv"}'  # the description it was first logged with
+    assert [(d.experiment.number, d.name, d.digest) for d in datasets] == [
+        (1, "train", "d1"),
+        (2, "train", "d1"),
+    ]
+    assert (
+        datasets[0].source == '{"uri": "s3://bucket/train.csv"}'
+    )  # the description it was first logged with
     assert RunInput.objects.filter(dataset=datasets[0]).count() == 2
-    contexts = {r: get(mlflow, "runs/get", {"run_id": r})["run"]["inputs"]["dataset_inputs"][0]["tags"][0]["value"]
-                for r in (first, second)}
+    contexts = {
+        r: get(mlflow, "runs/get", {"run_id": r})["run"]["inputs"]["dataset_inputs"][0]["tags"][0]["value"]
+        for r in (first, second)
+    }
     assert contexts == {first: "training", second: "eval"}
 
     events = AuditEvent.objects.filter(tenant=tenant, action="run.inputs_logged").order_by("seq")
     assert events.count() == 3  # the re-log of `first` changed nothing, so it is not an event
     assert events[0].actor.username == "olivia"
-    assert events[0].after == {"experiment_id": "1", "datasets": [
-        {"name": "train", "digest": "d1", "source_type": "s3", "source": '{"uri": "s3://bucket/train.csv"}',
-         "context": "training", "tags": {"mlflow.data.context": "training"}}]}
+    assert events[0].after == {
+        "experiment_id": "1",
+        "datasets": [
+            {
+                "name": "train",
+                "digest": "d1",
+                "source_type": "s3",
+                "source": '{"uri": "s3://bucket/train.csv"}',
+                "context": "training",
+                "tags": {"mlflow.data.context": "training"},
+            }
+        ],
+    }
     assert all(e.hash == compute_hash(e) for e in events)
 
 
@@ -118,7 +173,9 @@ def test_run_search_filters_on_dataset_name_digest_and_context(mlflow):
 
     assert search("datasets.name = 'train'") == ["a", "b"]
     assert search("dataset.name = 'Eval-Set'") == ["a"]
-    assert search("datasets.name != 'train'") == ["a"]  # a has another dataset; c has none, so it never matches
+    assert search("datasets.name != 'train'") == [
+        "a"
+    ]  # a has another dataset; c has none, so it never matches
     assert search("datasets.name LIKE 'Eval%'") == ["a"]
     assert search("datasets.name LIKE 'eval%'") == []
     assert search("datasets.name ILIKE 'eval%'") == ["a"]
@@ -130,7 +187,9 @@ def test_run_search_filters_on_dataset_name_digest_and_context(mlflow):
     assert search("datasets.name = 'train' AND datasets.context = 'testing' AND metrics.auc > 0.5") == ["b"]
     assert search("datasets.name = 'nope'") == []
     assert c not in search("datasets.name LIKE '%'")
-    err = post(mlflow, "runs/search", {"experiment_ids": [eid], "filter": "datasets.source = 'x'"}, status=400)
+    err = post(
+        mlflow, "runs/search", {"experiment_ids": [eid], "filter": "datasets.source = 'x'"}, status=400
+    )
     assert err["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
@@ -143,54 +202,73 @@ def test_search_loads_inputs_in_a_fixed_number_of_queries(mlflow):
         return len(ctx.captured_queries)
 
     for i in range(2):
-        log_inputs(mlflow, make_run(mlflow, eid, f"r{i}"), [dataset_input(digest=f"x{i}"), dataset_input("b")])
+        log_inputs(
+            mlflow, make_run(mlflow, eid, f"r{i}"), [dataset_input(digest=f"x{i}"), dataset_input("b")]
+        )
     few = queries_for_search()
     for i in range(2, 8):
-        log_inputs(mlflow, make_run(mlflow, eid, f"r{i}"), [dataset_input(digest=f"x{i}"), dataset_input("b")])
+        log_inputs(
+            mlflow, make_run(mlflow, eid, f"r{i}"), [dataset_input(digest=f"x{i}"), dataset_input("b")]
+        )
     assert queries_for_search() == few
 
 
 def test_a_run_records_logged_models_as_inputs(mlflow, tenant, outsider, other_tenant):
     eid = make_experiment(mlflow)
     rid = make_run(mlflow, eid)
-    model_id = post(mlflow, "logged-models", {"experiment_id": eid, "name": "base"})["model"]["info"]["model_id"]
+    model_id = post(mlflow, "logged-models", {"experiment_id": eid, "name": "base"})["model"]["info"][
+        "model_id"
+    ]
     log_inputs(mlflow, rid, [], models=[{"model_id": model_id}, {"model_id": model_id}])
     log_inputs(mlflow, rid, [], models=[{"model_id": model_id}])
-    assert get(mlflow, "runs/get", {"run_id": rid})["run"]["inputs"] == {"model_inputs": [{"model_id": model_id}]}
+    assert get(mlflow, "runs/get", {"run_id": rid})["run"]["inputs"] == {
+        "model_inputs": [{"model_id": model_id}]
+    }
     event = AuditEvent.objects.get(tenant=tenant, action="run.inputs_logged")
     assert event.after == {"experiment_id": "1", "models": [model_id]}
 
-    assert log_inputs(mlflow, rid, [], models=[{"model_id": "m-" + "0" * 32}], status=404)["error_code"] == \
-        "RESOURCE_DOES_NOT_EXIST"
+    assert (
+        log_inputs(mlflow, rid, [], models=[{"model_id": "m-" + "0" * 32}], status=404)["error_code"]
+        == "RESOURCE_DOES_NOT_EXIST"
+    )
     # Another tenant's model is as missing as one that never existed.
     theirs = client_for(issue(outsider, other_tenant))
-    their_eid = post(theirs, "experiments/create", {"name": "t"}, prefix="/t/globex/api/2.0/mlflow")["experiment_id"]
-    their_model = post(theirs, "logged-models", {"experiment_id": their_eid, "name": "x"},
-                       prefix="/t/globex/api/2.0/mlflow")["model"]["info"]["model_id"]
+    their_eid = post(theirs, "experiments/create", {"name": "t"}, prefix="/t/globex/api/2.0/mlflow")[
+        "experiment_id"
+    ]
+    their_model = post(
+        theirs, "logged-models", {"experiment_id": their_eid, "name": "x"}, prefix="/t/globex/api/2.0/mlflow"
+    )["model"]["info"]["model_id"]
     log_inputs(mlflow, rid, [], models=[{"model_id": their_model}], status=404)
-    assert log_inputs(mlflow, rid, [], models=[{"id": model_id}], status=400)["error_code"] == \
-        "INVALID_PARAMETER_VALUE"
+    assert (
+        log_inputs(mlflow, rid, [], models=[{"id": model_id}], status=400)["error_code"]
+        == "INVALID_PARAMETER_VALUE"
+    )
 
 
-@pytest.mark.parametrize("datasets", [
-    "not-a-list",
-    [{"name": "train"}],
-    [{"dataset": {"digest": "d", "source_type": "s3", "source": "{}"}}],
-    [{"dataset": {"name": "", "digest": "d", "source_type": "s3", "source": "{}"}}],
-    [{"dataset": {"name": "n", "digest": "d", "source_type": "s3"}}],
-    [{"dataset": {"name": "n", "source_type": "s3", "source": "{}"}}],
-    [dataset_input("x" * 501)],
-    [dataset_input(digest="d" * 37)],
-    [{"dataset": {"name": "n", "digest": "d", "source_type": "s" * 37, "source": "{}"}}],
-    [{"dataset": {"name": "n", "digest": "d", "source_type": "s3", "source": "s" * 65536}}],
-    [dataset_input(schema="s" * 1048576)],
-    [dataset_input("a\x00b")],
-    [dataset_input(tags=[{"key": "k" * 256, "value": "v"}])],
-    [dataset_input(context="c" * 501)],
-    [dataset_input(tags=[{"key": "k"}])],
-    [{"dataset": {"name": "n", "digest": "d", "source_type": "s3", "source": "{}"}, "tags": "x"}],
-    [dataset_input(digest=str(i)) for i in range(1001)],
-], ids=lambda d: repr(d)[:40])
+@pytest.mark.parametrize(
+    "datasets",
+    [
+        "not-a-list",
+        [{"name": "train"}],
+        [{"dataset": {"digest": "d", "source_type": "s3", "source": "{}"}}],
+        [{"dataset": {"name": "", "digest": "d", "source_type": "s3", "source": "{}"}}],
+        [{"dataset": {"name": "n", "digest": "d", "source_type": "s3"}}],
+        [{"dataset": {"name": "n", "source_type": "s3", "source": "{}"}}],
+        [dataset_input("x" * 501)],
+        [dataset_input(digest="d" * 37)],
+        [{"dataset": {"name": "n", "digest": "d", "source_type": "s" * 37, "source": "{}"}}],
+        [{"dataset": {"name": "n", "digest": "d", "source_type": "s3", "source": "s" * 65536}}],
+        [dataset_input(schema="s" * 1048576)],
+        [dataset_input("a\x00b")],
+        [dataset_input(tags=[{"key": "k" * 256, "value": "v"}])],
+        [dataset_input(context="c" * 501)],
+        [dataset_input(tags=[{"key": "k"}])],
+        [{"dataset": {"name": "n", "digest": "d", "source_type": "s3", "source": "{}"}, "tags": "x"}],
+        [dataset_input(digest=str(i)) for i in range(1001)],
+    ],
+    ids=lambda d: repr(d)[:40],
+)
 def test_bad_dataset_inputs_are_refused_with_400(mlflow, tenant, datasets):
     rid = make_run(mlflow, make_experiment(mlflow))
     err = post(mlflow, "runs/log-inputs", {"run_id": rid, "datasets": datasets}, status=400)
@@ -200,8 +278,15 @@ def test_bad_dataset_inputs_are_refused_with_400(mlflow, tenant, datasets):
 
 def test_the_limits_themselves_are_accepted(mlflow):
     rid = make_run(mlflow, make_experiment(mlflow))
-    log_inputs(mlflow, rid, [dataset_input("n" * 500, "d" * 36, "c" * 500, schema="s" * 1048575,
-                                           tags=[{"key": "k" * 255, "value": ""}])])
+    log_inputs(
+        mlflow,
+        rid,
+        [
+            dataset_input(
+                "n" * 500, "d" * 36, "c" * 500, schema="s" * 1048575, tags=[{"key": "k" * 255, "value": ""}]
+            )
+        ],
+    )
     dataset = get(mlflow, "runs/get", {"run_id": rid})["run"]["inputs"]["dataset_inputs"][0]["dataset"]
     assert len(dataset["name"]) == 500 and len(dataset["schema"]) == 1048575
 
@@ -210,17 +295,26 @@ def test_a_deleted_run_takes_no_inputs_and_a_missing_run_is_404(mlflow):
     rid = make_run(mlflow, make_experiment(mlflow))
     post(mlflow, "runs/delete", {"run_id": rid})
     assert log_inputs(mlflow, rid, [dataset_input()], status=400)["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert log_inputs(mlflow, "0" * 32, [dataset_input()], status=404)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert post(mlflow, "runs/log-inputs", {"datasets": []}, status=400)["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert (
+        log_inputs(mlflow, "0" * 32, [dataset_input()], status=404)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    )
+    assert (
+        post(mlflow, "runs/log-inputs", {"datasets": []}, status=400)["error_code"]
+        == "INVALID_PARAMETER_VALUE"
+    )
 
 
-def test_another_tenant_and_read_only_users_cannot_log_inputs(mlflow, tenant, viewer, owner, outsider,
-                                                              other_tenant):
+def test_another_tenant_and_read_only_users_cannot_log_inputs(
+    mlflow, tenant, viewer, owner, outsider, other_tenant
+):
     eid = make_experiment(mlflow)
     rid = make_run(mlflow, eid)
     theirs = client_for(issue(outsider, other_tenant))
-    for prefix, extra in ((API, {}), ("/api/2.0/mlflow", {"HTTP_X_MLFLOW_WORKSPACE": "acme"}),
-                          ("/t/globex/api/2.0/mlflow", {})):
+    for prefix, extra in (
+        (API, {}),
+        ("/api/2.0/mlflow", {"HTTP_X_MLFLOW_WORKSPACE": "acme"}),
+        ("/t/globex/api/2.0/mlflow", {}),
+    ):
         err = log_inputs(theirs, rid, [dataset_input()], status=404, prefix=prefix, **extra)
         assert err["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     for client in (client_for(issue(viewer, tenant)), client_for(issue(owner, tenant, ["read"]))):
@@ -229,8 +323,15 @@ def test_another_tenant_and_read_only_users_cannot_log_inputs(mlflow, tenant, vi
 
     # What was logged stays invisible to the other tenant, through search too.
     log_inputs(mlflow, rid, [dataset_input()])
-    assert post(theirs, "runs/search", {"experiment_ids": [eid], "filter": "datasets.name = 'train'"},
-                prefix="/t/globex/api/2.0/mlflow") == {}
+    assert (
+        post(
+            theirs,
+            "runs/search",
+            {"experiment_ids": [eid], "filter": "datasets.name = 'train'"},
+            prefix="/t/globex/api/2.0/mlflow",
+        )
+        == {}
+    )
 
 
 def test_the_service_checks_permission_itself_and_audits_what_it_recorded(owner, viewer, tenant):
@@ -278,7 +379,9 @@ def test_the_mlflow_client_logs_a_dataset_and_finds_the_run_by_it(mlflow_env, ow
     found = client.search_runs([experiment_id], filter_string="datasets.name = 'train'")
     assert [r.info.run_id for r in found] == [run.info.run_id]
     assert found[0].inputs.dataset_inputs[0].dataset.digest == dataset.digest
-    found = mlflow.search_runs([experiment_id], filter_string="datasets.context = 'training'", output_format="list")
+    found = mlflow.search_runs(
+        [experiment_id], filter_string="datasets.context = 'training'", output_format="list"
+    )
     assert [r.info.run_id for r in found] == [run.info.run_id]
 
 
@@ -299,8 +402,19 @@ def test_a_dataset_first_logged_by_two_runs_at_once_is_one_row(owner, tenant):
     def first_writer():
         try:
             with transaction.atomic():
-                Dataset.objects.bulk_create([Dataset(tenant=tenant, experiment=experiment, name="train", digest="d1",
-                                                     source_type="s3", source="{}")], ignore_conflicts=True)
+                Dataset.objects.bulk_create(
+                    [
+                        Dataset(
+                            tenant=tenant,
+                            experiment=experiment,
+                            name="train",
+                            digest="d1",
+                            source_type="s3",
+                            source="{}",
+                        )
+                    ],
+                    ignore_conflicts=True,
+                )
                 inserted.set()
                 release.wait(10)
         except Exception as exc:  # pragma: no cover - reported below

@@ -22,11 +22,19 @@ def setup(owner, tenant):
     eid = mlflow_post(client, "experiments/create", {"name": "exp-native"})["experiment_id"]
     runs = []
     for i, (lr, auc) in enumerate([("0.1", 0.8), ("0.1", 0.9), ("0.2", float("nan"))]):
-        rid = mlflow_post(client, "runs/create", {"experiment_id": eid, "run_name": f"r{i}"})["run"]["info"]["run_id"]
-        mlflow_post(client, "runs/log-batch", {"run_id": rid, "params": [{"key": "lr", "value": lr}],
-                                               "metrics": [{"key": "auc", "value": auc if auc == auc else "NaN",
-                                                            "timestamp": 1, "step": 0}],
-                                               "tags": [{"key": "team", "value": "a"}]})
+        rid = mlflow_post(client, "runs/create", {"experiment_id": eid, "run_name": f"r{i}"})["run"]["info"][
+            "run_id"
+        ]
+        mlflow_post(
+            client,
+            "runs/log-batch",
+            {
+                "run_id": rid,
+                "params": [{"key": "lr", "value": lr}],
+                "metrics": [{"key": "auc", "value": auc if auc == auc else "NaN", "timestamp": 1, "step": 0}],
+                "tags": [{"key": "team", "value": "a"}],
+            },
+        )
         runs.append(rid)
     mlflow_post(client, "runs/log-parameter", {"run_id": runs[0], "key": "only_first", "value": "x"})
     return eid, runs
@@ -50,27 +58,35 @@ def test_experiments_list_and_detail_show_what_you_may_read(owner, tenant, setup
     assert theirs.get(f"{V1}/experiments/{eid}").status_code == 404
 
 
-def test_experiment_grants_are_replaced_by_a_manager_and_then_apply(owner, tenant, setup, teammate, other_team):
+def test_experiment_grants_are_replaced_by_a_manager_and_then_apply(
+    owner, tenant, setup, teammate, other_team
+):
     eid, runs = setup
     tenant.members_read_all = False
     tenant.save(update_fields=["members_read_all"])
     manager = client_for(issue(owner, tenant, ["read", "write", "admin"]))
     assert manager.get(f"{V1}/experiments/{eid}/permissions").json() == {"grants": []}
-    res = manager.put(f"{V1}/experiments/{eid}/permissions",
-                      {"grants": [{"team": "beta", "level": "edit"}]}, format="json")
+    res = manager.put(
+        f"{V1}/experiments/{eid}/permissions", {"grants": [{"team": "beta", "level": "edit"}]}, format="json"
+    )
     assert res.status_code == 200, res.content
     assert res.json() == {"grants": [{"team": "beta", "level": "edit"}]}
     theirs = client_for(issue(teammate, tenant))
     assert theirs.get(f"{V1}/experiments/{eid}").json()["permission_level"] == "edit"
-    res = theirs.post(f"{MLFLOW}/runs/log-metric", {"run_id": runs[0], "key": "x", "value": 1, "timestamp": 1},
-                      format="json")
+    res = theirs.post(
+        f"{MLFLOW}/runs/log-metric",
+        {"run_id": runs[0], "key": "x", "value": 1, "timestamp": 1},
+        format="json",
+    )
     assert res.status_code == 200
     # edit is not manage: the teammate cannot hand out grants
     res = client_for(issue(teammate, tenant, ["read", "write", "admin"])).put(
-        f"{V1}/experiments/{eid}/permissions", {"grants": []}, format="json")
+        f"{V1}/experiments/{eid}/permissions", {"grants": []}, format="json"
+    )
     assert res.status_code == 403 and res.json()["error_code"] == "PERMISSION_DENIED"
-    bad = manager.put(f"{V1}/experiments/{eid}/permissions", {"grants": [{"team": "nope", "level": "edit"}]},
-                      format="json")
+    bad = manager.put(
+        f"{V1}/experiments/{eid}/permissions", {"grants": [{"team": "nope", "level": "edit"}]}, format="json"
+    )
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     bad = manager.put(f"{V1}/experiments/{eid}/permissions", {"grants": [{"level": "edit"}]}, format="json")
     assert bad.status_code == 400
@@ -83,8 +99,13 @@ def test_a_viewer_and_another_tenant_are_refused(owner, tenant, setup, viewer, o
     res = viewer_client.put(f"{V1}/experiments/{eid}/permissions", {"grants": []}, format="json")
     assert res.status_code == 403
     theirs = client_for(issue(outsider, other_tenant))
-    for path in (f"{V1}/experiments/", f"{V1}/experiments/{eid}", f"{V1}/experiments/{eid}/permissions",
-                 f"{V1}/runs/{runs[0]}", f"{V1}/runs/compare?run_ids={runs[0]},{runs[1]}"):
+    for path in (
+        f"{V1}/experiments/",
+        f"{V1}/experiments/{eid}",
+        f"{V1}/experiments/{eid}/permissions",
+        f"{V1}/runs/{runs[0]}",
+        f"{V1}/runs/compare?run_ids={runs[0]},{runs[1]}",
+    ):
         res = theirs.get(path)
         assert res.status_code == 404 and res.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", path
     own = "/t/globex/api/v1"
@@ -117,8 +138,11 @@ def test_runs_compare_side_by_side_and_flags_differences(owner, tenant, setup):
 def test_run_detail_shows_data_and_parent(owner, tenant, setup):
     eid, runs = setup
     client = client_for(issue(owner, tenant))
-    child = mlflow_post(client, "runs/create", {"experiment_id": eid, "tags": [
-        {"key": "mlflow.parentRunId", "value": runs[0]}]})["run"]["info"]["run_id"]
+    child = mlflow_post(
+        client,
+        "runs/create",
+        {"experiment_id": eid, "tags": [{"key": "mlflow.parentRunId", "value": runs[0]}]},
+    )["run"]["info"]["run_id"]
     detail = client.get(f"{V1}/runs/{child}").json()
     assert detail["parent_run_id"] == runs[0] and detail["user"] == "olivia"
     first = client.get(f"{V1}/runs/{runs[0]}").json()

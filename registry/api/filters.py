@@ -17,8 +17,10 @@ def _canonical_stage(value: str) -> str:
             return stage
     # The client's text goes in `params`, never into the message itself: django-filter formats the message with
     # `%`, so a '%' in the input would break it (TypeError, a 500).
-    raise forms.ValidationError("Unknown stage %(value)r: use one of %(stages)s.",
-                                params={"value": value, "stages": ", ".join(Stage.values)})
+    raise forms.ValidationError(
+        "Unknown stage %(value)r: use one of %(stages)s.",
+        params={"value": value, "stages": ", ".join(Stage.values)},
+    )
 
 
 class _TagsField(forms.Field):
@@ -31,7 +33,9 @@ class _TagsField(forms.Field):
         for item in value or []:
             key, sep, tag_value = str(item).partition(":")
             if not sep or not key:
-                raise forms.ValidationError("Invalid tag filter %(item)r: use 'key:value'.", params={"item": item})
+                raise forms.ValidationError(
+                    "Invalid tag filter %(item)r: use 'key:value'.", params={"item": item}
+                )
             if "\x00" in item:  # PostgreSQL refuses NUL in a query: a database error, not "no match"
                 raise forms.ValidationError("Invalid tag filter: NUL characters are not allowed.")
             pairs.append((key, tag_value))
@@ -44,8 +48,13 @@ class _StageField(forms.CharField):
         return _canonical_stage(value) if value else value
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"},
-                      "description": "`key:value`; repeat to require several tags (all must match)."})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "`key:value`; repeat to require several tags (all must match).",
+    }
+)
 class TagsFilter(django_filters.Filter):
     field_class = _TagsField
 
@@ -57,10 +66,12 @@ class StageFilter(django_filters.CharFilter):
 
 class RegisteredModelFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="exact", help_text="Exact model name.")
-    name__contains = django_filters.CharFilter(field_name="name", lookup_expr="contains",
-                                               help_text="Substring of the model name (case-sensitive).")
-    tag = TagsFilter(method="filter_tag",
-                               help_text="`key:value`; repeat to require several tags (all must match).")
+    name__contains = django_filters.CharFilter(
+        field_name="name", lookup_expr="contains", help_text="Substring of the model name (case-sensitive)."
+    )
+    tag = TagsFilter(
+        method="filter_tag", help_text="`key:value`; repeat to require several tags (all must match)."
+    )
     team = django_filters.CharFilter(field_name="owner_team__slug", help_text="Slug of the owning team.")
     stage = StageFilter(method="filter_stage", help_text="Only models with a version in this stage.")
 

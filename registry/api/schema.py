@@ -12,8 +12,12 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "mgt_…",
-                "description": "An API token: `Authorization: Bearer mgt_…` (or HTTP Basic with it as password)."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "mgt_…",
+            "description": "An API token: `Authorization: Bearer mgt_…` (or HTTP Basic with it as password).",
+        }
 
 
 class SessionAuthenticationScheme(OpenApiAuthenticationExtension):

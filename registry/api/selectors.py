@@ -42,11 +42,16 @@ def version_for_output(version: ModelVersion) -> ModelVersion:
 
 def alias_get(model: RegisteredModel, alias: str) -> ModelAlias:
     """An alias of a readable model; a missing one is a 404 (a REST resource, unlike MLflow's 400)."""
-    row = None if not is_storable(alias) else (  # a NUL alias names nothing (PostgreSQL would refuse it)
-        ModelAlias.objects.filter(model=model, alias=alias)
-        .select_related("model__tenant", "version__model")
-        .prefetch_related("version__tags", "version__aliases")
-        .first()
+    row = (
+        None
+        if not is_storable(alias)
+        # a NUL alias names nothing (PostgreSQL would refuse it)
+        else (
+            ModelAlias.objects.filter(model=model, alias=alias)
+            .select_related("model__tenant", "version__model")
+            .prefetch_related("version__tags", "version__aliases")
+            .first()
+        )
     )
     if row is None:
         raise NotFound(f"Alias '{alias}' of registered model '{model.name}' not found.")

@@ -38,7 +38,9 @@ class StageField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "string", "nullable": True, "description": f"One of {', '.join(Stage.values)}."})
+@extend_schema_field(
+    {"type": "string", "nullable": True, "description": f"One of {', '.join(Stage.values)}."}
+)
 class ExpectedStageField(StageField):
     """Same values as `stage`; its own schema so the enum is not named twice."""
 
@@ -51,9 +53,15 @@ def canonical_stage(value: str) -> str | None:
     return None
 
 
-@extend_schema_field({"type": "integer", "nullable": True, "minimum": 0,
-                      "description": "The version the alias must point to now; 0 or \"\": it must not exist yet; "
-                                     "absent or null: no precondition."})
+@extend_schema_field(
+    {
+        "type": "integer",
+        "nullable": True,
+        "minimum": 0,
+        "description": 'The version the alias must point to now; 0 or "": it must not exist yet; '
+        "absent or null: no precondition.",
+    }
+)
 class ExpectedVersionField(serializers.Field):
     """`null` = no precondition, `""` or `0` = the alias must not exist, `N` = it must point to version N."""
 
@@ -73,7 +81,7 @@ class ExpectedVersionField(serializers.Field):
     def to_representation(self, value: Any) -> Any:
         return value
 
-    default_error_messages = {"invalid": "Expected a version number, 0 or \"\" (must not exist), or null."}
+    default_error_messages = {"invalid": 'Expected a version number, 0 or "" (must not exist), or null.'}
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------
@@ -82,10 +90,17 @@ class ExpectedVersionField(serializers.Field):
 class ModelCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=256)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=100_000)
-    tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=5000), required=False,
-                                 help_text="Tags as `{key: value}`.")
-    owner_team = serializers.CharField(required=False, allow_null=True, max_length=63,
-                                       help_text="Slug of the owning team (default: the caller's only team).")
+    tags = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=5000),
+        required=False,
+        help_text="Tags as `{key: value}`.",
+    )
+    owner_team = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=63,
+        help_text="Slug of the owning team (default: the caller's only team).",
+    )
 
 
 class DescriptionInput(serializers.Serializer):
@@ -132,20 +147,26 @@ class GrantsDocument(serializers.Serializer):
 
 
 class VersionCreateInput(serializers.Serializer):
-    source = serializers.CharField(max_length=1000,
-                                   help_text="`runs:/<run_id>/<path>`, `models:/m-<id>` or an artifact URI.")
+    source = serializers.CharField(
+        max_length=1000, help_text="`runs:/<run_id>/<path>`, `models:/m-<id>` or an artifact URI."
+    )
     run_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=32)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=100_000)
-    tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=5000), required=False)
+    tags = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=5000), required=False
+    )
     run_link = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
 class StageTransitionInput(serializers.Serializer):
     stage = StageField()
     archive_existing_versions = serializers.BooleanField(default=False)
-    expected_stage = ExpectedStageField(required=False, allow_null=True,
-                                help_text="The stage the version must be in now, else 409 CONFLICT. An `If-Match` "
-                                          "header with the version's ETag (or a stage name) does the same.")
+    expected_stage = ExpectedStageField(
+        required=False,
+        allow_null=True,
+        help_text="The stage the version must be in now, else 409 CONFLICT. An `If-Match` "
+        "header with the version's ETag (or a stage name) does the same.",
+    )
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
 
 
@@ -205,17 +226,20 @@ class ModelOutput(serializers.Serializer):
     def get_tags(self, obj: RegisteredModel) -> dict[str, str]:
         return {t.key: t.value for t in obj.tags.all()}
 
-    @extend_schema_field(serializers.DictField(child=serializers.IntegerField(),
-                                               help_text="alias → version number"))
+    @extend_schema_field(
+        serializers.DictField(child=serializers.IntegerField(), help_text="alias → version number")
+    )
     def get_aliases(self, obj: RegisteredModel) -> dict[str, int]:
         return {a.alias: a.version.version for a in obj.aliases.all()}
 
 
 class ModelDetailOutput(ModelOutput):
     latest_versions = serializers.SerializerMethodField(
-        help_text="The newest version in each stage that has one.")
+        help_text="The newest version in each stage that has one."
+    )
     permission_level = serializers.SerializerMethodField(
-        help_text="The caller's effective level on this model (before token scopes).")
+        help_text="The caller's effective level on this model (before token scopes)."
+    )
 
     @extend_schema_field(VersionOutput(many=True))
     def get_latest_versions(self, obj: RegisteredModel) -> list[dict[str, Any]]:

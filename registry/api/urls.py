@@ -12,13 +12,25 @@ urlpatterns = [
     path("models/<str:name>/rename", views.ModelRenameView.as_view(), name="registry-model-rename"),
     path("models/<str:name>/tags/<str:key>", views.ModelTagView.as_view(), name="registry-model-tag"),
     path("models/<str:name>/owner", views.ModelOwnerView.as_view(), name="registry-model-owner"),
-    path("models/<str:name>/permissions", views.ModelPermissionsView.as_view(), name="registry-model-permissions"),
+    path(
+        "models/<str:name>/permissions",
+        views.ModelPermissionsView.as_view(),
+        name="registry-model-permissions",
+    ),
     path("models/<str:name>/resolve", views.ResolveView.as_view(), name="registry-model-resolve"),
     path("models/<str:name>/versions/", views.VersionListView.as_view(), name="registry-versions"),
-    path("models/<str:name>/versions/<int:version>", views.VersionDetailView.as_view(), name="registry-version"),
-    path("models/<str:name>/versions/<int:version>/stage", views.VersionStageView.as_view(),
-         name="registry-version-stage"),
-    path("models/<str:name>/versions/<int:version>/tags/<str:key>", views.VersionTagView.as_view(),
-         name="registry-version-tag"),
+    path(
+        "models/<str:name>/versions/<int:version>", views.VersionDetailView.as_view(), name="registry-version"
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/stage",
+        views.VersionStageView.as_view(),
+        name="registry-version-stage",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/tags/<str:key>",
+        views.VersionTagView.as_view(),
+        name="registry-version-tag",
+    ),
     path("models/<str:name>/aliases/<str:alias>", views.AliasView.as_view(), name="registry-alias"),
 ]

@@ -58,9 +58,12 @@ ERRORS = {
 }
 CONFLICT = {409: OpenApiResponse(ErrorOutput, description="CONFLICT: a precondition is stale")}
 IF_MATCH = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Precondition: the ETag from GET (or, for stages, a stage name; for aliases, a version number). "
-                "Stale → 409 CONFLICT.",
+    "Stale → 409 CONFLICT.",
 )
 
 
@@ -125,15 +128,23 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
             return RegisteredModel.objects.none()
         return api_selectors.readable_models(self.principal)
 
-    @extend_schema(tags=[TAG], operation_id="models_list", description="The models you may read, by name.",
-                   responses={200: ModelOutput(many=True), **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_list",
+        description="The models you may read, by name.",
+        responses={200: ModelOutput(many=True), **ERRORS},
+    )
     def get(self, request, tenant: str):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(ModelOutput(page, many=True).data)
 
-    @extend_schema(tags=[TAG], operation_id="models_create", request=ModelCreateInput,
-                   description="Create a model, owned by `owner_team` or by your team.",
-                   responses={201: ModelDetailOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_create",
+        request=ModelCreateInput,
+        description="Create a model, owned by `owner_team` or by your team.",
+        responses={201: ModelDetailOutput, **ERRORS},
+    )
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)
         owner = data.get("owner_team")
@@ -156,13 +167,21 @@ class ModelDetailView(TenantAPIView):
     def get(self, request, tenant: str, name: str):
         return Response(_model_detail(self, selectors.model_get(self.principal, name)))
 
-    @extend_schema(tags=[TAG], operation_id="models_update", request=DescriptionInput,
-                   responses={200: ModelDetailOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_update",
+        request=DescriptionInput,
+        responses={200: ModelDetailOutput, **ERRORS},
+    )
     def patch(self, request, tenant: str, name: str):
         data = _validated(DescriptionInput, request.data)
         model = selectors.model_get(self.principal, name)
-        model = services.registered_model_update(principal=self.principal, model=model,
-                                                 description=data["description"]) or model
+        model = (
+            services.registered_model_update(
+                principal=self.principal, model=model, description=data["description"]
+            )
+            or model
+        )
         return Response(_model_detail(self, model))
 
     @extend_schema(tags=[TAG], operation_id="models_destroy", responses={204: None, **ERRORS})
@@ -173,12 +192,18 @@ class ModelDetailView(TenantAPIView):
 
 
 class ModelRenameView(TenantAPIView):
-    @extend_schema(tags=[TAG], operation_id="models_rename", request=RenameInput,
-                   responses={200: ModelDetailOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_rename",
+        request=RenameInput,
+        responses={200: ModelDetailOutput, **ERRORS},
+    )
     def post(self, request, tenant: str, name: str):
         data = _validated(RenameInput, request.data)
         model = selectors.model_get(self.principal, name)
-        model = services.registered_model_rename(principal=self.principal, model=model, new_name=data["new_name"])
+        model = services.registered_model_rename(
+            principal=self.principal, model=model, new_name=data["new_name"]
+        )
         response = Response(_model_detail(self, model))
         response["Location"] = request.build_absolute_uri(f"/t/{tenant}/api/v1/models/{model.name}")
         return response
@@ -187,7 +212,9 @@ class ModelRenameView(TenantAPIView):
 class ModelTagView(TenantAPIView):
     """A model tag. Ownership tags (`owner_team`, …) need manage; other tags need edit."""
 
-    @extend_schema(tags=[TAG], operation_id="models_tags_set", request=TagInput, responses={200: TagOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG], operation_id="models_tags_set", request=TagInput, responses={200: TagOutput, **ERRORS}
+    )
     def put(self, request, tenant: str, name: str, key: str):
         data = _validated(TagInput, request.data)
         model = selectors.model_get(self.principal, name)
@@ -204,12 +231,19 @@ class ModelTagView(TenantAPIView):
 class ModelOwnerView(TenantAPIView):
     """Change the owning team (a manage action; the new team gets manage by ownership)."""
 
-    @extend_schema(tags=[TAG], operation_id="models_owner_set", request=OwnerInput,
-                   responses={200: ModelDetailOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_owner_set",
+        request=OwnerInput,
+        responses={200: ModelDetailOutput, **ERRORS},
+    )
     def put(self, request, tenant: str, name: str):
         data = _validated(OwnerInput, request.data)
         model = selectors.model_get(self.principal, name)
-        model = services.registered_model_set_owner(principal=self.principal, model=model, team=data["team"]) or model
+        model = (
+            services.registered_model_set_owner(principal=self.principal, model=model, team=data["team"])
+            or model
+        )
         return Response(_model_detail(self, model))
 
 
@@ -217,13 +251,19 @@ class ModelPermissionsView(TenantAPIView):
     """The model's grants, `{"grants": [{"team": slug} or {"user": username}, "level": …]}`. PUT replaces them
     all (manage); the owning team's manage comes from ownership and is not a grant."""
 
-    @extend_schema(tags=[TAG], operation_id="models_permissions_retrieve", responses={200: GrantsDocument, **ERRORS})
+    @extend_schema(
+        tags=[TAG], operation_id="models_permissions_retrieve", responses={200: GrantsDocument, **ERRORS}
+    )
     def get(self, request, tenant: str, name: str):
         model = selectors.model_get(self.principal, name)
         return Response({"grants": permissions.grants_of(model)})
 
-    @extend_schema(tags=[TAG], operation_id="models_permissions_update", request=GrantsDocument,
-                   responses={200: GrantsDocument, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_permissions_update",
+        request=GrantsDocument,
+        responses={200: GrantsDocument, **ERRORS},
+    )
     def put(self, request, tenant: str, name: str):
         data = _validated(GrantsDocument, request.data)
         model = selectors.model_get(self.principal, name)
@@ -249,16 +289,24 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
             return ModelVersion.objects.none()
         return api_selectors.versions_of(selectors.model_get(self.principal, self.kwargs["name"]))
 
-    @extend_schema(tags=[TAG], operation_id="models_versions_list", description="A model's versions, newest first.",
-                   responses={200: VersionOutput(many=True), **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_versions_list",
+        description="A model's versions, newest first.",
+        responses={200: VersionOutput(many=True), **ERRORS},
+    )
     def get(self, request, tenant: str, name: str):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(VersionOutput(page, many=True).data)
 
-    @extend_schema(tags=[TAG], operation_id="models_versions_create", request=VersionCreateInput,
-                   responses={201: VersionOutput, **ERRORS},
-                   description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
-                               "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.")
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_versions_create",
+        request=VersionCreateInput,
+        responses={201: VersionOutput, **ERRORS},
+        description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
+        "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.",
+    )
     def post(self, request, tenant: str, name: str):
         data = _validated(VersionCreateInput, request.data)
         model = selectors.model_get(self.principal, name)
@@ -281,16 +329,27 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
 class VersionDetailView(TenantAPIView):
     """One version. Its `ETag` changes with every update; send it back in `If-Match` to the stage endpoint."""
 
-    @extend_schema(tags=[TAG], operation_id="models_versions_retrieve", responses={200: VersionOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG], operation_id="models_versions_retrieve", responses={200: VersionOutput, **ERRORS}
+    )
     def get(self, request, tenant: str, name: str, version: int):
         return _version_response(selectors.version_get(self.principal, name, version))
 
-    @extend_schema(tags=[TAG], operation_id="models_versions_update", request=DescriptionInput,
-                   responses={200: VersionOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_versions_update",
+        request=DescriptionInput,
+        responses={200: VersionOutput, **ERRORS},
+    )
     def patch(self, request, tenant: str, name: str, version: int):
         data = _validated(DescriptionInput, request.data)
         mv = selectors.version_get(self.principal, name, version)
-        mv = services.model_version_update(principal=self.principal, version=mv, description=data["description"]) or mv
+        mv = (
+            services.model_version_update(
+                principal=self.principal, version=mv, description=data["description"]
+            )
+            or mv
+        )
         return _version_response(mv)
 
     @extend_schema(tags=[TAG], operation_id="models_versions_destroy", responses={204: None, **ERRORS})
@@ -301,8 +360,12 @@ class VersionDetailView(TenantAPIView):
 
 
 class VersionTagView(TenantAPIView):
-    @extend_schema(tags=[TAG], operation_id="models_versions_tags_set", request=TagInput,
-                   responses={200: TagOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_versions_tags_set",
+        request=TagInput,
+        responses={200: TagOutput, **ERRORS},
+    )
     def put(self, request, tenant: str, name: str, version: int, key: str):
         data = _validated(TagInput, request.data)
         mv = selectors.version_get(self.principal, name, version)
@@ -320,8 +383,13 @@ class VersionStageView(TenantAPIView):
     """Move a version to another stage. Preconditions: `expected_stage` in the body, or `If-Match` with the
     version's ETag or its current stage name; stale → 409 CONFLICT."""
 
-    @extend_schema(tags=[TAG], operation_id="models_versions_stage", request=StageTransitionInput,
-                   parameters=[IF_MATCH], responses={200: VersionOutput, **_errors(CONFLICT)})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_versions_stage",
+        request=StageTransitionInput,
+        parameters=[IF_MATCH],
+        responses={200: VersionOutput, **_errors(CONFLICT)},
+    )
     def post(self, request, tenant: str, name: str, version: int):
         data = _validated(StageTransitionInput, request.data)
         mv = selectors.version_get(self.principal, name, version)
@@ -332,13 +400,17 @@ class VersionStageView(TenantAPIView):
                 # A full ETag: anything about the version changed since it was read is a conflict. The stage part
                 # also goes to the service, which re-checks it under the model's lock (the race-free part).
                 if f'"{header}"' != version_etag(mv):
-                    raise Conflict(f"Version {mv.version} of '{mv.model.name}' changed since it was read "
-                                   f"(If-Match {header!r}, now {version_etag(mv)}).")
+                    raise Conflict(
+                        f"Version {mv.version} of '{mv.model.name}' changed since it was read "
+                        f"(If-Match {header!r}, now {version_etag(mv)})."
+                    )
                 header_stage = header.split(":")[1]
             else:
                 header_stage = canonical_stage(header)
                 if header_stage is None:
-                    raise InvalidParameter(f"If-Match {header!r} is neither this version's ETag nor a stage name.")
+                    raise InvalidParameter(
+                        f"If-Match {header!r} is neither this version's ETag nor a stage name."
+                    )
             if expected is not None and expected != header_stage:
                 raise InvalidParameter("If-Match and expected_stage disagree.")
             expected = header_stage
@@ -389,21 +461,39 @@ class AliasView(TenantAPIView):
     def get(self, request, tenant: str, name: str, alias: str):
         return _alias_response(selectors.model_get(self.principal, name), alias)
 
-    @extend_schema(tags=[TAG], operation_id="models_aliases_set", request=AliasSetInput,
-                   parameters=[IF_MATCH], responses={200: AliasOutput, **_errors(CONFLICT)})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_aliases_set",
+        request=AliasSetInput,
+        parameters=[IF_MATCH],
+        responses={200: AliasOutput, **_errors(CONFLICT)},
+    )
     def put(self, request, tenant: str, name: str, alias: str):
         data = _validated(AliasSetInput, request.data)
         model = selectors.model_get(self.principal, name)
-        services.alias_set(principal=self.principal, model=model, alias=alias, version=data["version"],
-                           expected_version=_expected_version(request, data.get("expected_version")))
+        services.alias_set(
+            principal=self.principal,
+            model=model,
+            alias=alias,
+            version=data["version"],
+            expected_version=_expected_version(request, data.get("expected_version")),
+        )
         return _alias_response(model, alias)
 
-    @extend_schema(tags=[TAG], operation_id="models_aliases_delete", parameters=[IF_MATCH],
-                   responses={204: None, **_errors(CONFLICT)})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="models_aliases_delete",
+        parameters=[IF_MATCH],
+        responses={204: None, **_errors(CONFLICT)},
+    )
     def delete(self, request, tenant: str, name: str, alias: str):
         model = selectors.model_get(self.principal, name)
-        services.alias_delete(principal=self.principal, model=model, alias=alias,
-                              expected_version=_expected_version(request, None))
+        services.alias_delete(
+            principal=self.principal,
+            model=model,
+            alias=alias,
+            expected_version=_expected_version(request, None),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -414,10 +504,13 @@ class ResolveView(TenantAPIView):
     """What serving loads: the version a name resolves to by alias, stage or number (exactly one of them)."""
 
     @extend_schema(
-        tags=[TAG], operation_id="models_resolve",
+        tags=[TAG],
+        operation_id="models_resolve",
         parameters=[
             OpenApiParameter("alias", OpenApiTypes.STR, description="An alias, e.g. `champion`."),
-            OpenApiParameter("stage", OpenApiTypes.STR, description="A stage: the newest READY version in it."),
+            OpenApiParameter(
+                "stage", OpenApiTypes.STR, description="A stage: the newest READY version in it."
+            ),
             OpenApiParameter("version", OpenApiTypes.INT, description="A version number."),
         ],
         responses={200: ResolveOutput, **ERRORS},
@@ -435,7 +528,9 @@ class ResolveView(TenantAPIView):
         elif "stage" in given:
             stage = canonical_stage(given["stage"])
             if stage is None:
-                raise InvalidParameter(f"Unknown stage {given['stage']!r}: use one of {', '.join(Stage.values)}.")
+                raise InvalidParameter(
+                    f"Unknown stage {given['stage']!r}: use one of {', '.join(Stage.values)}."
+                )
             kwargs["stage"] = stage
         else:
             kwargs["alias"] = given["alias"]

@@ -38,8 +38,12 @@ def _registry_parts(path: str) -> tuple[str, str, str] | None:
 
 def _download(tenant_id: int, sha256: str, path: str) -> FileResponse:
     handle = storage.open_blob(tenant_id, sha256)
-    return FileResponse(handle, as_attachment=True, filename=posixpath.basename(path),
-                        content_type=storage.content_type_for(path))
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=posixpath.basename(path),
+        content_type=storage.content_type_for(path),
+    )
 
 
 def _body_reader(request):
@@ -54,7 +58,9 @@ def _body_reader(request):
     if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
         if meta.get("wsgi.input_terminated"):
             return meta["wsgi.input"].read
-        raise InvalidParameter("Chunked uploads are not supported by this server: send a Content-Length header.")
+        raise InvalidParameter(
+            "Chunked uploads are not supported by this server: send a Content-Length header."
+        )
     return request._request.read
 
 
@@ -89,8 +95,10 @@ class ArtifactView(TenantAPIView):
         limit = storage.remaining_quota(principal.tenant)
         declared = request.META.get("CONTENT_LENGTH")
         if limit is not None and declared and declared.isdigit() and int(declared) > limit:
-            raise QuotaExceeded(f"Storage quota of tenant '{principal.tenant.slug}' exceeded "
-                                f"({principal.tenant.quota_storage_bytes} bytes).")
+            raise QuotaExceeded(
+                f"Storage quota of tenant '{principal.tenant.slug}' exceeded "
+                f"({principal.tenant.quota_storage_bytes} bytes)."
+            )
         stored = storage.store_stream(tenant=principal.tenant, read=_body_reader(request), limit=limit)
         try:
             services.artifact_record(principal=principal, path=path, sha256=stored.sha256, size=stored.size)

@@ -100,12 +100,18 @@ class Call:
             value = self.get(key)
             if value not in (None, ""):
                 return value
-        raise InvalidParameter(f"Missing value for required parameter '{name}'. See the API docs for more "
-                               f"information about request parameters.")
+        raise InvalidParameter(
+            f"Missing value for required parameter '{name}'. See the API docs for more "
+            f"information about request parameters."
+        )
 
-    def string(self, name: str, *aliases: str, required: bool = True, default: str | None = None) -> str | None:
-        value = self.require(name, *aliases) if required else next(
-            (self.get(k) for k in (name, *aliases) if self.get(k) is not None), default
+    def string(
+        self, name: str, *aliases: str, required: bool = True, default: str | None = None
+    ) -> str | None:
+        value = (
+            self.require(name, *aliases)
+            if required
+            else next((self.get(k) for k in (name, *aliases) if self.get(k) is not None), default)
         )
         if value is None:
             return default
@@ -146,7 +152,9 @@ class MlflowJSONParser(JSONParser):
             data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidParameter(f"Malformed JSON request body: {exc}") from exc
-        except RecursionError as exc:  # `[[[[…` thousands deep exhausts the decoder's stack: the body is at fault
+        except (
+            RecursionError
+        ) as exc:  # `[[[[…` thousands deep exhausts the decoder's stack: the body is at fault
             raise InvalidParameter("Malformed JSON request body: nested too deeply.") from exc
         # Strings PostgreSQL cannot hold (NUL, lone surrogates) are refused here, once for every handler, instead
         # of surfacing as a database error (a 500 the client would retry) wherever a field reaches a query.

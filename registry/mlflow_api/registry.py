@@ -21,8 +21,9 @@ def _tags(rows) -> list[dict[str, str]]:
     return [{"key": t.key, "value": t.value} for t in sorted(rows, key=lambda t: t.key)]
 
 
-def model_version_json(version: ModelVersion, *, with_aliases: bool = True, model_name: str | None = None
-                       ) -> dict[str, Any]:
+def model_version_json(
+    version: ModelVersion, *, with_aliases: bool = True, model_name: str | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": model_name or version.model.name,
         "version": str(version.version),
@@ -61,7 +62,9 @@ def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
     latest = selectors.model_latest_from_prefetch(model)
     if latest:
         # MLflow leaves aliases out of `latest_versions`.
-        data["latest_versions"] = [model_version_json(v, with_aliases=False, model_name=model.name) for v in latest]
+        data["latest_versions"] = [
+            model_version_json(v, with_aliases=False, model_name=model.name) for v in latest
+        ]
     tags = _tags(model.tags.all())
     if tags:
         data["tags"] = tags
@@ -135,15 +138,19 @@ def registered_models_search(call: Call):
 
 @route("PATCH", "mlflow/registered-models/update")
 def registered_model_update(call: Call):
-    model = services.registered_model_update(principal=call.principal, model=_model(call),
-                                             description=call.string("description", required=False, default=""))
+    model = services.registered_model_update(
+        principal=call.principal,
+        model=_model(call),
+        description=call.string("description", required=False, default=""),
+    )
     return _model_response(model)
 
 
 @route("POST", "mlflow/registered-models/rename")
 def registered_model_rename(call: Call):
-    model = services.registered_model_rename(principal=call.principal, model=_model(call),
-                                             new_name=call.string("new_name"))
+    model = services.registered_model_rename(
+        principal=call.principal, model=_model(call), new_name=call.string("new_name")
+    )
     return _model_response(model)
 
 
@@ -155,8 +162,12 @@ def registered_model_delete(call: Call):
 
 @route("POST", "mlflow/registered-models/set-tag")
 def registered_model_set_tag(call: Call):
-    services.registered_model_set_tag(principal=call.principal, model=_model(call), key=call.string("key"),
-                                      value=call.string("value", required=False, default=""))
+    services.registered_model_set_tag(
+        principal=call.principal,
+        model=_model(call),
+        key=call.string("key"),
+        value=call.string("value", required=False, default=""),
+    )
     return {}
 
 
@@ -176,8 +187,12 @@ def registered_model_latest_versions(call: Call):
 
 @route("POST", "mlflow/registered-models/alias")
 def registered_model_alias_set(call: Call):
-    services.alias_set(principal=call.principal, model=_model(call), alias=call.string("alias"),
-                       version=call.string("version"))
+    services.alias_set(
+        principal=call.principal,
+        model=_model(call),
+        alias=call.string("alias"),
+        version=call.string("version"),
+    )
     return {}
 
 
@@ -238,8 +253,11 @@ def model_versions_search(call: Call):
 
 @route("PATCH", "mlflow/model-versions/update")
 def model_version_update(call: Call):
-    version = services.model_version_update(principal=call.principal, version=_version(call),
-                                            description=call.string("description", required=False, default=""))
+    version = services.model_version_update(
+        principal=call.principal,
+        version=_version(call),
+        description=call.string("description", required=False, default=""),
+    )
     return _version_response(version)
 
 
@@ -262,14 +280,20 @@ def model_version_transition_stage(call: Call):
 
 @route("POST", "mlflow/model-versions/set-tag")
 def model_version_set_tag(call: Call):
-    services.model_version_set_tag(principal=call.principal, version=_version(call), key=call.string("key"),
-                                   value=call.string("value", required=False, default=""))
+    services.model_version_set_tag(
+        principal=call.principal,
+        version=_version(call),
+        key=call.string("key"),
+        value=call.string("value", required=False, default=""),
+    )
     return {}
 
 
 @route("DELETE", "mlflow/model-versions/delete-tag")
 def model_version_delete_tag(call: Call):
-    services.model_version_delete_tag(principal=call.principal, version=_version(call), key=call.string("key"))
+    services.model_version_delete_tag(
+        principal=call.principal, version=_version(call), key=call.string("key")
+    )
     return {}
 
 

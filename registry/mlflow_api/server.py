@@ -10,9 +10,11 @@ from django.views.decorators.http import require_GET
 def server_info(request, tenant: str | None = None):
     # workspaces_enabled: a client with MLFLOW_WORKSPACE set checks this (possibly without the header) before it
     # sends X-MLFLOW-WORKSPACE on its calls. Nothing tenant-specific is revealed here.
-    return JsonResponse({
-        "store_type": "SqlStore",
-        "workspaces_enabled": True,
-        "multipart_uploads_enabled": False,
-        "multipart_downloads_enabled": False,
-    })
+    return JsonResponse(
+        {
+            "store_type": "SqlStore",
+            "workspaces_enabled": True,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+        }
+    )

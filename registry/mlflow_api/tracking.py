@@ -48,13 +48,19 @@ def run_info_json(run: Run) -> dict[str, Any]:
     }
     if run.end_time is not None:
         data["end_time"] = run.end_time
-    data.update({"artifact_uri": run.artifact_uri, "lifecycle_stage": run.lifecycle_stage, "run_id": run.run_id})
+    data.update(
+        {"artifact_uri": run.artifact_uri, "lifecycle_stage": run.lifecycle_stage, "run_id": run.run_id}
+    )
     return data
 
 
 def metric_json(metric, *, with_model: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {"key": metric.key, "value": json_double(metric.value), "timestamp": metric.timestamp,
-                            "step": metric.step}
+    data: dict[str, Any] = {
+        "key": metric.key,
+        "value": json_double(metric.value),
+        "timestamp": metric.timestamp,
+        "step": metric.step,
+    }
     if with_model:
         if getattr(metric, "model_id", ""):
             data["model_id"] = metric.model_id
@@ -90,8 +96,12 @@ def dataset_input_json(run_input) -> dict[str, Any]:
     """MLflow's `DatasetInput`: `{tags?: [{key, value}], dataset: {name, digest, source_type, source, schema?,
     profile?}}` (unset optional fields left out, as the protobuf JSON does)."""
     dataset = run_input.dataset
-    body: dict[str, Any] = {"name": dataset.name, "digest": dataset.digest, "source_type": dataset.source_type,
-                            "source": dataset.source}
+    body: dict[str, Any] = {
+        "name": dataset.name,
+        "digest": dataset.digest,
+        "source_type": dataset.source_type,
+        "source": dataset.source,
+    }
     if dataset.schema is not None:
         body["schema"] = dataset.schema
     if dataset.profile is not None:
@@ -156,7 +166,9 @@ def _page(body: dict[str, Any], token: str | None) -> dict[str, Any]:
 @route("POST", "mlflow/experiments/create")
 def experiments_create(call: Call):
     experiment = services.experiment_create(
-        principal=call.principal, name=call.string("name"), tags=call.getlist("tags"),
+        principal=call.principal,
+        name=call.string("name"),
+        tags=call.getlist("tags"),
         artifact_location=call.string("artifact_location", required=False),
     )
     return {"experiment_id": str(experiment.number)}
@@ -176,8 +188,12 @@ def experiments_get_by_name(call: Call):
 
 def _search_experiments(call: Call):
     experiments, token = selectors.experiments_search(
-        call.principal, view_type=call.get("view_type"), filter_string=call.get("filter"),
-        order_by=call.getlist("order_by"), max_results=call.get("max_results"), page_token=call.get("page_token"),
+        call.principal,
+        view_type=call.get("view_type"),
+        filter_string=call.get("filter"),
+        order_by=call.getlist("order_by"),
+        max_results=call.get("max_results"),
+        page_token=call.get("page_token"),
     )
     body: dict[str, Any] = {}
     if experiments:
@@ -215,8 +231,12 @@ def experiments_restore(call: Call):
 @route("POST", "mlflow/experiments/set-experiment-tag")
 def experiments_set_tag(call: Call):
     experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
-    services.experiment_set_tag(principal=call.principal, experiment=experiment, key=call.string("key"),
-                                value=call.string("value", required=False, default=""))
+    services.experiment_set_tag(
+        principal=call.principal,
+        experiment=experiment,
+        key=call.string("key"),
+        value=call.string("value", required=False, default=""),
+    )
     return {}
 
 
@@ -237,12 +257,20 @@ def _run(call: Call, *, with_data: bool = False) -> Run:
 @route("POST", "mlflow/runs/create")
 def runs_create(call: Call):
     experiment_id = call.get("experiment_id")
-    experiment = selectors.experiment_get(call.principal, "0" if experiment_id in (None, "") else experiment_id)
+    experiment = selectors.experiment_get(
+        call.principal, "0" if experiment_id in (None, "") else experiment_id
+    )
     # `user_id` from the request is ignored: the run's user is whoever authenticated.
-    run = services.run_create(principal=call.principal, experiment=experiment,
-                              run_name=call.string("run_name", required=False),
-                              start_time=call.get("start_time"), tags=call.getlist("tags"))
-    return {"run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True), with_outputs=False)}
+    run = services.run_create(
+        principal=call.principal,
+        experiment=experiment,
+        run_name=call.string("run_name", required=False),
+        start_time=call.get("start_time"),
+        tags=call.getlist("tags"),
+    )
+    return {
+        "run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True), with_outputs=False)
+    }
 
 
 @route("GET", "mlflow/runs/get")
@@ -252,8 +280,13 @@ def runs_get(call: Call):
 
 @route("POST", "mlflow/runs/update")
 def runs_update(call: Call):
-    run = services.run_update(principal=call.principal, run=_run(call), status=call.get("status"),
-                              end_time=call.get("end_time"), run_name=call.string("run_name", required=False))
+    run = services.run_update(
+        principal=call.principal,
+        run=_run(call),
+        status=call.get("status"),
+        end_time=call.get("end_time"),
+        run_name=call.string("run_name", required=False),
+    )
     return {"run_info": run_info_json(run)}
 
 
@@ -272,8 +305,12 @@ def runs_restore(call: Call):
 @route("POST", "mlflow/runs/log-metric")
 def runs_log_metric(call: Call):
     run = _run(call)
-    metric = services.parse_metric({k: call.get(k) for k in ("key", "value", "timestamp", "step", "model_id",
-                                                             "dataset_name", "dataset_digest")})
+    metric = services.parse_metric(
+        {
+            k: call.get(k)
+            for k in ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+        }
+    )
     services.run_log_metric(principal=call.principal, run=run, metric=metric)
     return {}
 
@@ -291,8 +328,9 @@ def runs_log_param(call: Call):
 @route("POST", "mlflow/runs/set-tag")
 def runs_set_tag(call: Call):
     run = _run(call)
-    services.run_set_tag(principal=call.principal, run=run, key=call.string("key"),
-                         value=call.get("value", ""))
+    services.run_set_tag(
+        principal=call.principal, run=run, key=call.string("key"), value=call.get("value", "")
+    )
     return {}
 
 
@@ -325,16 +363,21 @@ def runs_outputs(call: Call):
 @route("POST", "mlflow/runs/log-inputs")
 def runs_log_inputs(call: Call):
     run = _run(call)
-    services.run_log_inputs(principal=call.principal, run=run, datasets=call.getlist("datasets"),
-                            models=call.getlist("models"))
+    services.run_log_inputs(
+        principal=call.principal, run=run, datasets=call.getlist("datasets"), models=call.getlist("models")
+    )
     return {}
 
 
 def _search_runs(call: Call):
     runs, token = selectors.runs_search(
-        call.principal, experiment_ids=call.getlist("experiment_ids"), filter_string=call.get("filter"),
-        run_view_type=call.get("run_view_type"), max_results=call.get("max_results"),
-        order_by=call.getlist("order_by"), page_token=call.get("page_token"),
+        call.principal,
+        experiment_ids=call.getlist("experiment_ids"),
+        filter_string=call.get("filter"),
+        run_view_type=call.get("run_view_type"),
+        max_results=call.get("max_results"),
+        order_by=call.getlist("order_by"),
+        page_token=call.get("page_token"),
     )
     body: dict[str, Any] = {}
     if runs:
@@ -348,9 +391,13 @@ route("POST", "mlflow/runs/search")(_search_runs)
 @route("GET", "mlflow/metrics/get-history")
 def metrics_get_history(call: Call):
     run = _run(call)
-    metrics, token = selectors.metric_history(call.principal, run, call.string("metric_key"),
-                                              max_results=call.get("max_results"),
-                                              page_token=call.get("page_token"))
+    metrics, token = selectors.metric_history(
+        call.principal,
+        run,
+        call.string("metric_key"),
+        max_results=call.get("max_results"),
+        page_token=call.get("page_token"),
+    )
     return _page({"metrics": [metric_json(m) for m in metrics]}, token)
 
 
@@ -363,9 +410,13 @@ def logged_models_create(call: Call):
     source_run_id = call.string("source_run_id", required=False)
     source_run = selectors.run_get(call.principal, source_run_id) if source_run_id else None
     model = services.logged_model_create(
-        principal=call.principal, experiment=experiment, name=call.string("name", required=False),
-        source_run=source_run, model_type=call.string("model_type", required=False),
-        params=call.getlist("params"), tags=call.getlist("tags"),
+        principal=call.principal,
+        experiment=experiment,
+        name=call.string("name", required=False),
+        source_run=source_run,
+        model_type=call.string("model_type", required=False),
+        params=call.getlist("params"),
+        tags=call.getlist("tags"),
     )
     return _logged_model_response(model)
 
@@ -379,8 +430,9 @@ def logged_models_get(call: Call):
 @route("PATCH", "mlflow/logged-models/{model_id}")
 def logged_models_finalize(call: Call):
     model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
-    model = services.logged_model_finalize(principal=call.principal, logged_model=model,
-                                           status=call.string("status"))
+    model = services.logged_model_finalize(
+        principal=call.principal, logged_model=model, status=call.string("status")
+    )
     return _logged_model_response(model)
 
 
@@ -394,15 +446,21 @@ def logged_models_set_tags(call: Call):
 @route("DELETE", "mlflow/logged-models/{model_id}/tags/{tag_key}")
 def logged_models_delete_tag(call: Call):
     model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
-    services.logged_model_delete_tag(principal=call.principal, logged_model=model, key=call.path_args["tag_key"])
+    services.logged_model_delete_tag(
+        principal=call.principal, logged_model=model, key=call.path_args["tag_key"]
+    )
     return {}
 
 
 @route("POST", "mlflow/logged-models/search")
 def logged_models_search(call: Call):
     models, token = selectors.logged_models_search(
-        call.principal, experiment_ids=call.getlist("experiment_ids"), filter_string=call.get("filter"),
-        order_by=call.getlist("order_by"), max_results=call.get("max_results"), page_token=call.get("page_token"),
+        call.principal,
+        experiment_ids=call.getlist("experiment_ids"),
+        filter_string=call.get("filter"),
+        order_by=call.getlist("order_by"),
+        max_results=call.get("max_results"),
+        page_token=call.get("page_token"),
     )
     body: dict[str, Any] = {}
     if models:

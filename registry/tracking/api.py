@@ -84,8 +84,9 @@ class RunOutput(serializers.Serializer):
     metrics = serializers.SerializerMethodField(help_text="Latest value per key (NaN/±inf as strings).")
     tags = serializers.SerializerMethodField()
     logged_models = serializers.SerializerMethodField()
-    datasets = serializers.SerializerMethodField(help_text="The datasets the run used: name, digest, source "
-                                                           "type, source, context and input tags.")
+    datasets = serializers.SerializerMethodField(
+        help_text="The datasets the run used: name, digest, source type, source, context and input tags."
+    )
 
     def get_experiment_id(self, obj: Run) -> str:
         return str(obj.experiment.number)
@@ -97,23 +98,35 @@ class RunOutput(serializers.Serializer):
         return {p.key: p.value for p in obj.params.all()}
 
     def get_metrics(self, obj: Run) -> dict[str, Any]:
-        return {m.key: {"value": json_double(m.value), "step": m.step, "timestamp": m.timestamp}
-                for m in obj.latest_metrics.all()}
+        return {
+            m.key: {"value": json_double(m.value), "step": m.step, "timestamp": m.timestamp}
+            for m in obj.latest_metrics.all()
+        }
 
     def get_tags(self, obj: Run) -> dict[str, str]:
         return {t.key: t.value for t in obj.tags.all()}
 
     def get_logged_models(self, obj: Run) -> list[dict[str, Any]]:
-        return [{"model_id": o.logged_model.model_id, "name": o.logged_model.name, "step": o.step}
-                for o in obj.outputs.all()]
+        return [
+            {"model_id": o.logged_model.model_id, "name": o.logged_model.name, "step": o.step}
+            for o in obj.outputs.all()
+        ]
 
     def get_datasets(self, obj: Run) -> list[dict[str, Any]]:
         result = []
         for run_input in obj.dataset_inputs.all():
             tags = {t.key: t.value for t in run_input.tags.all()}
             dataset = run_input.dataset
-            result.append({"name": dataset.name, "digest": dataset.digest, "source_type": dataset.source_type,
-                           "source": dataset.source, "context": tags.get(DATASET_CONTEXT_TAG), "tags": tags})
+            result.append(
+                {
+                    "name": dataset.name,
+                    "digest": dataset.digest,
+                    "source_type": dataset.source_type,
+                    "source": dataset.source,
+                    "context": tags.get(DATASET_CONTEXT_TAG),
+                    "tags": tags,
+                }
+            )
         return result
 
 
@@ -148,20 +161,29 @@ class ExperimentListView(TenantAPIView, generics.GenericAPIView):
             lifecycle_stage__in=selectors.lifecycle_stages(params.get("view_type"))
         )
         if params.get("name"):
-            qs = qs.filter(name__icontains=check_text(params["name"], "name"))  # NUL: 400, not a database error
+            qs = qs.filter(
+                name__icontains=check_text(params["name"], "name")
+            )  # NUL: 400, not a database error
         return qs.select_related("owner_team").prefetch_related("tags").order_by("-creation_time", "number")
 
-    @extend_schema(tags=[TAG], operation_id="experiments_list", parameters=[
-        OpenApiParameter("view_type", OpenApiTypes.STR, enum=["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]),
-        OpenApiParameter("name", OpenApiTypes.STR, description="Case-insensitive substring of the name."),
-    ], responses={200: ExperimentOutput(many=True), **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="experiments_list",
+        parameters=[
+            OpenApiParameter("view_type", OpenApiTypes.STR, enum=["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]),
+            OpenApiParameter("name", OpenApiTypes.STR, description="Case-insensitive substring of the name."),
+        ],
+        responses={200: ExperimentOutput(many=True), **ERRORS},
+    )
     def get(self, request, tenant: str):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ExperimentOutput(page, many=True).data)
 
 
 class ExperimentDetailView(TenantAPIView):
-    @extend_schema(tags=[TAG], operation_id="experiments_retrieve", responses={200: ExperimentDetailOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG], operation_id="experiments_retrieve", responses={200: ExperimentDetailOutput, **ERRORS}
+    )
     def get(self, request, tenant: str, experiment_id: str):
         experiment = selectors.experiment_get(self.principal, experiment_id)
         level = permissions.effective_level(self.principal, experiment)
@@ -172,20 +194,27 @@ class ExperimentPermissionsView(TenantAPIView):
     """The experiment's grants, `{"grants": [{"team": slug} or {"user": username}, "level": …]}`. PUT replaces them
     all (manage); the owning team's manage comes from ownership and is not a grant."""
 
-    @extend_schema(tags=[TAG], operation_id="experiments_permissions_retrieve",
-                   responses={200: GrantsDocument, **ERRORS})
+    @extend_schema(
+        tags=[TAG], operation_id="experiments_permissions_retrieve", responses={200: GrantsDocument, **ERRORS}
+    )
     def get(self, request, tenant: str, experiment_id: str):
         experiment = selectors.experiment_get(self.principal, experiment_id)
         return Response({"grants": permissions.grants_of(experiment)})
 
-    @extend_schema(tags=[TAG], operation_id="experiments_permissions_update", request=GrantsDocument,
-                   responses={200: GrantsDocument, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="experiments_permissions_update",
+        request=GrantsDocument,
+        responses={200: GrantsDocument, **ERRORS},
+    )
     def put(self, request, tenant: str, experiment_id: str):
         document = GrantsDocument(data=request.data)
         document.is_valid(raise_exception=True)
         experiment = selectors.experiment_get(self.principal, experiment_id)
         grants = [GrantSerializer().to_representation(dict(g)) for g in document.validated_data["grants"]]
-        result = services.experiment_set_grants(principal=self.principal, experiment=experiment, grants=grants)
+        result = services.experiment_set_grants(
+            principal=self.principal, experiment=experiment, grants=grants
+        )
         return Response({"grants": result})
 
 
@@ -208,18 +237,32 @@ def _rows(runs: list[Run], extract) -> list[dict[str, Any]]:
     rows = []
     for key in keys:
         values = [values.get(key) for values in per_run]
-        rows.append({"key": key, "values": {r.run_id: v for r, v in zip(runs, values, strict=True)},
-                     "differs": not _same(values)})
+        rows.append(
+            {
+                "key": key,
+                "values": {r.run_id: v for r, v in zip(runs, values, strict=True)},
+                "differs": not _same(values),
+            }
+        )
     return rows
 
 
 class RunCompareView(TenantAPIView):
-    @extend_schema(tags=[TAG], operation_id="runs_compare", parameters=[
-        OpenApiParameter("run_ids", OpenApiTypes.STR, required=True,
-                         description=f"Comma-separated run ids (2 to {MAX_COMPARE})."),
-    ], description="Params, latest metrics and tags of several runs side by side; `differs` flags the keys whose "
-                   "values are not the same in every run (a missing key counts as different).",
-        responses={200: CompareOutput, **ERRORS})
+    @extend_schema(
+        tags=[TAG],
+        operation_id="runs_compare",
+        parameters=[
+            OpenApiParameter(
+                "run_ids",
+                OpenApiTypes.STR,
+                required=True,
+                description=f"Comma-separated run ids (2 to {MAX_COMPARE}).",
+            ),
+        ],
+        description="Params, latest metrics and tags of several runs side by side; `differs` flags the keys whose "
+        "values are not the same in every run (a missing key counts as different).",
+        responses={200: CompareOutput, **ERRORS},
+    )
     def get(self, request, tenant: str):
         raw = request.query_params.get("run_ids", "")
         run_ids = list(dict.fromkeys(r.strip() for r in raw.split(",") if r.strip()))
@@ -228,14 +271,31 @@ class RunCompareView(TenantAPIView):
         if len(run_ids) > MAX_COMPARE:
             raise InvalidParameter(f"Compare at most {MAX_COMPARE} runs at a time.")
         runs = [selectors.run_get(self.principal, rid, with_data=True) for rid in run_ids]
-        return Response({
-            "runs": [{"run_id": r.run_id, "run_name": r.name, "experiment_id": str(r.experiment.number),
-                      "status": r.status, "start_time": r.start_time, "end_time": r.end_time,
-                      "user": r.user_label} for r in runs],
-            "params": _rows(runs, lambda r: {p.key: p.value for p in r.params.all()}),
-            "metrics": [
-                {**row, "values": {k: (json_double(v) if isinstance(v, float) else v) for k, v in row["values"].items()}}
-                for row in _rows(runs, lambda r: {m.key: m.value for m in r.latest_metrics.all()})
-            ],
-            "tags": _rows(runs, lambda r: {t.key: t.value for t in r.tags.all()}),
-        })
+        return Response(
+            {
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "run_name": r.name,
+                        "experiment_id": str(r.experiment.number),
+                        "status": r.status,
+                        "start_time": r.start_time,
+                        "end_time": r.end_time,
+                        "user": r.user_label,
+                    }
+                    for r in runs
+                ],
+                "params": _rows(runs, lambda r: {p.key: p.value for p in r.params.all()}),
+                "metrics": [
+                    {
+                        **row,
+                        "values": {
+                            k: (json_double(v) if isinstance(v, float) else v)
+                            for k, v in row["values"].items()
+                        },
+                    }
+                    for row in _rows(runs, lambda r: {m.key: m.value for m in r.latest_metrics.all()})
+                ],
+                "tags": _rows(runs, lambda r: {t.key: t.value for t in r.tags.all()}),
+            }
+        )

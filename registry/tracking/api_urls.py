@@ -9,8 +9,11 @@ from . import api
 urlpatterns = [
     path("experiments/", api.ExperimentListView.as_view(), name="tracking-experiments"),
     path("experiments/<str:experiment_id>", api.ExperimentDetailView.as_view(), name="tracking-experiment"),
-    path("experiments/<str:experiment_id>/permissions", api.ExperimentPermissionsView.as_view(),
-         name="tracking-experiment-permissions"),
+    path(
+        "experiments/<str:experiment_id>/permissions",
+        api.ExperimentPermissionsView.as_view(),
+        name="tracking-experiment-permissions",
+    ),
     path("runs/compare", api.RunCompareView.as_view(), name="tracking-runs-compare"),
     path("runs/<str:run_id>", api.RunDetailView.as_view(), name="tracking-run"),
 ]

@@ -23,12 +23,15 @@ class Experiment(models.Model):
     number = models.BigIntegerField(help_text="The MLflow experiment id within the tenant ('0' is Default).")
     name = models.CharField(max_length=500)
     artifact_location = models.CharField(max_length=1000)
-    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    lifecycle_stage = models.CharField(
+        max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE
+    )
     owner_team = models.ForeignKey(
         "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="experiments"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     creation_time = models.BigIntegerField()
     last_update_time = models.BigIntegerField()
 
@@ -73,18 +76,23 @@ class Run(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="runs")
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
     name = models.CharField(max_length=250, blank=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                             related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     user_label = models.CharField(max_length=256, blank=True, help_text="The authenticated principal's name.")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     start_time = models.BigIntegerField()
     end_time = models.BigIntegerField(null=True, blank=True)
-    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    lifecycle_stage = models.CharField(
+        max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE
+    )
     deleted_time = models.BigIntegerField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=1000)
 
     class Meta:
-        indexes = [models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="run_exp_start")]
+        indexes = [
+            models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="run_exp_start")
+        ]
 
     def __str__(self) -> str:
         return self.run_id
@@ -124,7 +132,9 @@ class Metric(models.Model):
         indexes = [
             models.Index(fields=["run", "key", "step", "timestamp"], name="metric_run_key_step"),
             # A logged model's metrics (`LoggedModel.data.metrics`, logged-model search); most rows have none.
-            models.Index(fields=["model_id", "key"], name="metric_model_key", condition=~models.Q(model_id="")),
+            models.Index(
+                fields=["model_id", "key"], name="metric_model_key", condition=~models.Q(model_id="")
+            ),
         ]
 
 
@@ -154,12 +164,18 @@ class LoggedModel(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="logged_models")
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="logged_models")
     name = models.CharField(max_length=500)
-    source_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="logged_models")
+    source_run = models.ForeignKey(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="logged_models"
+    )
     model_type = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=32, choices=LoggedModelStatus.choices, default=LoggedModelStatus.PENDING)
+    status = models.CharField(
+        max_length=32, choices=LoggedModelStatus.choices, default=LoggedModelStatus.PENDING
+    )
     status_message = models.TextField(blank=True)
     artifact_uri = models.CharField(max_length=1000)
-    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE)
+    lifecycle_stage = models.CharField(
+        max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.ACTIVE
+    )
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
 
@@ -173,7 +189,9 @@ class LoggedModelTag(models.Model):
     value = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["logged_model", "key"], name="loggedmodeltag_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["logged_model", "key"], name="loggedmodeltag_unique_key")
+        ]
 
 
 class LoggedModelParam(models.Model):
@@ -182,7 +200,9 @@ class LoggedModelParam(models.Model):
     value = models.TextField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["logged_model", "key"], name="loggedmodelparam_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["logged_model", "key"], name="loggedmodelparam_unique_key")
+        ]
 
 
 class RunOutput(models.Model):
@@ -211,7 +231,9 @@ class Dataset(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["experiment", "name", "digest"], name="dataset_unique_name_digest"),
+            models.UniqueConstraint(
+                fields=["experiment", "name", "digest"], name="dataset_unique_name_digest"
+            ),
         ]
 
     def __str__(self) -> str:

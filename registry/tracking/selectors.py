@@ -42,8 +42,14 @@ MAX_LOGGED_MODELS_PER_PAGE = 50000
 DEFAULT_LOGGED_MODELS_PER_PAGE = 50
 METRIC_HISTORY_PAGE = 25000
 
-VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted"),
-              "1": ("active",), "2": ("deleted",), "3": ("active", "deleted")}
+VIEW_TYPES = {
+    "ACTIVE_ONLY": ("active",),
+    "DELETED_ONLY": ("deleted",),
+    "ALL": ("active", "deleted"),
+    "1": ("active",),
+    "2": ("deleted",),
+    "3": ("active", "deleted"),
+}
 
 
 def lifecycle_stages(view_type: Any) -> tuple[str, ...]:
@@ -81,24 +87,29 @@ def parse_experiment_number(experiment_id: Any) -> int | None:
 def experiment_get(principal: Principal, experiment_id: Any) -> Experiment:
     """By MLflow id (the per-tenant number, as a string)."""
     number = parse_experiment_number(experiment_id)
-    experiment = (Experiment.objects.filter(tenant=principal.tenant, number=number).first()
-                  if number is not None else None)
+    experiment = (
+        Experiment.objects.filter(tenant=principal.tenant, number=number).first()
+        if number is not None
+        else None
+    )
     if experiment is None or not can_read(principal, experiment):
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     return experiment
 
 
 def experiment_get_by_name(principal: Principal, name: str) -> Experiment:
-    experiment = (Experiment.objects.filter(tenant=principal.tenant, name=name).first()
-                  if not has_nul(name) else None)
+    experiment = (
+        Experiment.objects.filter(tenant=principal.tenant, name=name).first() if not has_nul(name) else None
+    )
     if experiment is None or not can_read(principal, experiment):
         raise NotFound(f"Could not find experiment with name '{name}'")
     return experiment
 
 
 def readable_experiments(principal: Principal) -> QuerySet:
-    return readable(principal, Experiment.objects.all()) | Experiment.objects.filter(tenant=principal.tenant,
-                                                                                      number=0)
+    return readable(principal, Experiment.objects.all()) | Experiment.objects.filter(
+        tenant=principal.tenant, number=0
+    )
 
 
 def _tag_exists(model, fk: str, clause: search.Clause) -> Any:
@@ -110,16 +121,28 @@ def _tag_exists(model, fk: str, clause: search.Clause) -> Any:
     return Exists(base.filter(search.string_q("value", clause.op, clause.value)))
 
 
-_EXPERIMENT_ORDER = {"name": "name", "experiment_id": "number", "creation_time": "creation_time",
-                     "last_update_time": "last_update_time"}
+_EXPERIMENT_ORDER = {
+    "name": "name",
+    "experiment_id": "number",
+    "creation_time": "creation_time",
+    "last_update_time": "last_update_time",
+}
 
 
-def experiments_search(principal: Principal, *, view_type: Any = None, filter_string: str | None = None,
-                       order_by: Any = None, max_results: Any = None, page_token: str | None = None
-                       ) -> tuple[list[Experiment], str | None]:
+def experiments_search(
+    principal: Principal,
+    *,
+    view_type: Any = None,
+    filter_string: str | None = None,
+    order_by: Any = None,
+    max_results: Any = None,
+    page_token: str | None = None,
+) -> tuple[list[Experiment], str | None]:
     clauses = search.parse_filter(filter_string, "experiments")
     orders = search.parse_order_by(order_by, "experiments")
-    size = search.page_size(max_results, default=DEFAULT_EXPERIMENTS_PER_PAGE, maximum=MAX_EXPERIMENTS_PER_PAGE)
+    size = search.page_size(
+        max_results, default=DEFAULT_EXPERIMENTS_PER_PAGE, maximum=MAX_EXPERIMENTS_PER_PAGE
+    )
     offset = search.decode_page_token(page_token)
     qs = readable_experiments(principal).filter(lifecycle_stage__in=lifecycle_stages(view_type))
     qs = qs.annotate(eid=Cast("number", CharField()))
@@ -131,10 +154,14 @@ def experiments_search(principal: Principal, *, view_type: Any = None, filter_st
         else:
             field = "eid" if clause.key == "experiment_id" else "name"
             qs = qs.filter(search.string_q(field, clause.op, clause.value))
-    ordering = [(F(_EXPERIMENT_ORDER[o.key]).asc() if o.ascending else F(_EXPERIMENT_ORDER[o.key]).desc())
-                for o in orders] or [F("creation_time").desc()]
+    ordering = [
+        (F(_EXPERIMENT_ORDER[o.key]).asc() if o.ascending else F(_EXPERIMENT_ORDER[o.key]).desc())
+        for o in orders
+    ] or [F("creation_time").desc()]
     ordering.append(F("number").asc())
-    qs = qs.order_by(*ordering).prefetch_related(Prefetch("tags", queryset=ExperimentTag.objects.order_by("id")))
+    qs = qs.order_by(*ordering).prefetch_related(
+        Prefetch("tags", queryset=ExperimentTag.objects.order_by("id"))
+    )
     return search.page(qs, offset, size)
 
 
@@ -150,7 +177,9 @@ def with_run_data(qs: QuerySet) -> QuerySet:
         Prefetch("tags", queryset=RunTag.objects.order_by("id")),
         Prefetch("dataset_inputs", queryset=RunInput.objects.select_related("dataset").order_by("id")),
         Prefetch("dataset_inputs__tags", queryset=RunInputTag.objects.order_by("id")),
-        Prefetch("model_inputs", queryset=RunModelInput.objects.select_related("logged_model").order_by("id")),
+        Prefetch(
+            "model_inputs", queryset=RunModelInput.objects.select_related("logged_model").order_by("id")
+        ),
         Prefetch("outputs", queryset=RunOutput.objects.select_related("logged_model").order_by("id")),
     )
 
@@ -165,14 +194,24 @@ def run_get(principal: Principal, run_id: Any, *, with_data: bool = False) -> Ru
     return run
 
 
-_RUN_ATTR_FIELDS = {"run_id": "run_id", "run_name": "name", "status": "status", "user_id": "user_label",
-                    "artifact_uri": "artifact_uri", "start_time": "start_time", "end_time": "end_time"}
+_RUN_ATTR_FIELDS = {
+    "run_id": "run_id",
+    "run_name": "name",
+    "status": "status",
+    "user_id": "user_label",
+    "artifact_uri": "artifact_uri",
+    "start_time": "start_time",
+    "end_time": "end_time",
+}
 
 
 def _run_clause(clause: search.Clause) -> Any:
     if clause.entity == "metric":
-        return Exists(LatestMetric.objects.filter(run=OuterRef("pk"), key=clause.key)
-                      .filter(search.numeric_q("value", clause.op, clause.value)))
+        return Exists(
+            LatestMetric.objects.filter(run=OuterRef("pk"), key=clause.key).filter(
+                search.numeric_q("value", clause.op, clause.value)
+            )
+        )
     if clause.entity == "param":
         return _tag_exists(Param, "run", clause)
     if clause.entity == "tag":
@@ -191,8 +230,11 @@ def _dataset_exists(clause: search.Clause) -> Any:
     if clause.key == "context":
         inputs = RunInputTag.objects.filter(run_input__run=OuterRef("pk"), key=DATASET_CONTEXT_TAG)
         return Exists(inputs.filter(search.string_q("value", clause.op, clause.value)))
-    return Exists(RunInput.objects.filter(run=OuterRef("pk"))
-                  .filter(search.string_q(f"dataset__{clause.key}", clause.op, clause.value)))
+    return Exists(
+        RunInput.objects.filter(run=OuterRef("pk")).filter(
+            search.string_q(f"dataset__{clause.key}", clause.op, clause.value)
+        )
+    )
 
 
 def _order_expression(order: search.OrderBy, *, run_ref: str = "pk") -> Any:
@@ -202,17 +244,27 @@ def _order_expression(order: search.OrderBy, *, run_ref: str = "pk") -> Any:
     return Subquery(model.objects.filter(run=OuterRef(run_ref), key=order.key).values("value")[:1])
 
 
-def runs_search(principal: Principal, *, experiment_ids: list[Any], filter_string: str | None = None,
-                run_view_type: Any = None, max_results: Any = None, order_by: Any = None,
-                page_token: str | None = None) -> tuple[list[Run], str | None]:
+def runs_search(
+    principal: Principal,
+    *,
+    experiment_ids: list[Any],
+    filter_string: str | None = None,
+    run_view_type: Any = None,
+    max_results: Any = None,
+    order_by: Any = None,
+    page_token: str | None = None,
+) -> tuple[list[Run], str | None]:
     clauses = search.parse_filter(filter_string, "runs")
     orders = search.parse_order_by(order_by, "runs")
     size = search.page_size(max_results, default=DEFAULT_RUNS_PER_PAGE, maximum=MAX_RUNS_PER_PAGE)
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
-    qs = Run.objects.filter(tenant=principal.tenant, experiment__in=experiments,
-                            lifecycle_stage__in=lifecycle_stages(run_view_type))
+    qs = Run.objects.filter(
+        tenant=principal.tenant,
+        experiment__in=experiments,
+        lifecycle_stage__in=lifecycle_stages(run_view_type),
+    )
     for clause in clauses:
         qs = qs.filter(_run_clause(clause))
     ordering = []
@@ -226,8 +278,9 @@ def runs_search(principal: Principal, *, experiment_ids: list[Any], filter_strin
     return search.page(qs, offset, size)
 
 
-def metric_history(principal: Principal, run: Run, key: str, *, max_results: Any = None,
-                   page_token: str | None = None) -> tuple[list[Metric], str | None]:
+def metric_history(
+    principal: Principal, run: Run, key: str, *, max_results: Any = None, page_token: str | None = None
+) -> tuple[list[Metric], str | None]:
     size = search.page_size(max_results, default=METRIC_HISTORY_PAGE, maximum=METRIC_HISTORY_PAGE)
     offset = search.decode_page_token(page_token)
     if has_nul(key):
@@ -253,8 +306,11 @@ def logged_model_metrics(logged_models: list[LoggedModel]) -> dict[str, list[Met
     if not ids:
         return result
     tenant_id = logged_models[0].tenant_id
-    for metric in (Metric.objects.filter(run__tenant_id=tenant_id, model_id__in=ids).select_related("run")
-                   .order_by("key", "step", "timestamp", "id")):
+    for metric in (
+        Metric.objects.filter(run__tenant_id=tenant_id, model_id__in=ids)
+        .select_related("run")
+        .order_by("key", "step", "timestamp", "id")
+    ):
         result[metric.model_id].append(metric)
     return result
 
@@ -274,9 +330,15 @@ def logged_model_get_for_render(logged_model: LoggedModel) -> LoggedModel:
     return with_logged_model_data(LoggedModel.objects.filter(pk=logged_model.pk)).get()
 
 
-_LM_ATTR_FIELDS = {"name": "name", "model_id": "model_id", "model_type": "model_type", "status": "status",
-                   "source_run_id": "source_run__run_id", "creation_timestamp": "creation_timestamp",
-                   "last_updated_timestamp": "last_updated_timestamp"}
+_LM_ATTR_FIELDS = {
+    "name": "name",
+    "model_id": "model_id",
+    "model_type": "model_type",
+    "status": "status",
+    "source_run_id": "source_run__run_id",
+    "creation_timestamp": "creation_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+}
 
 
 def _logged_model_clause(clause: search.Clause) -> Any:
@@ -285,18 +347,26 @@ def _logged_model_clause(clause: search.Clause) -> Any:
     if clause.entity == "param":
         return _tag_exists(LoggedModelParam, "logged_model", clause)
     if clause.entity == "metric":
-        return Exists(Metric.objects.filter(run__tenant_id=OuterRef("tenant_id"), model_id=OuterRef("model_id"),
-                                            key=clause.key)
-                      .filter(search.numeric_q("value", clause.op, clause.value)))
+        return Exists(
+            Metric.objects.filter(
+                run__tenant_id=OuterRef("tenant_id"), model_id=OuterRef("model_id"), key=clause.key
+            ).filter(search.numeric_q("value", clause.op, clause.value))
+        )
     field = _LM_ATTR_FIELDS[clause.key]
     if clause.key in ("creation_timestamp", "last_updated_timestamp"):
         return search.numeric_q(field, clause.op, clause.value)
     return search.string_q(field, clause.op, clause.value)
 
 
-def logged_models_search(principal: Principal, *, experiment_ids: list[Any], filter_string: str | None = None,
-                         order_by: Any = None, max_results: Any = None, page_token: str | None = None
-                         ) -> tuple[list[LoggedModel], str | None]:
+def logged_models_search(
+    principal: Principal,
+    *,
+    experiment_ids: list[Any],
+    filter_string: str | None = None,
+    order_by: Any = None,
+    max_results: Any = None,
+    page_token: str | None = None,
+) -> tuple[list[LoggedModel], str | None]:
     clauses = search.parse_filter(filter_string, "logged_models")
     items = []
     for item in order_by or []:
@@ -310,20 +380,28 @@ def logged_models_search(principal: Principal, *, experiment_ids: list[Any], fil
         else:
             items.append(item)
     orders = search.parse_order_by(items, "logged_models")
-    size = search.page_size(max_results, default=DEFAULT_LOGGED_MODELS_PER_PAGE, maximum=MAX_LOGGED_MODELS_PER_PAGE)
+    size = search.page_size(
+        max_results, default=DEFAULT_LOGGED_MODELS_PER_PAGE, maximum=MAX_LOGGED_MODELS_PER_PAGE
+    )
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
-    qs = LoggedModel.objects.filter(tenant=principal.tenant, experiment__in=experiments, lifecycle_stage="active")
+    qs = LoggedModel.objects.filter(
+        tenant=principal.tenant, experiment__in=experiments, lifecycle_stage="active"
+    )
     for clause in clauses:
         qs = qs.filter(_logged_model_clause(clause))
     ordering = []
     for index, order in enumerate(orders):
         name = f"_o{index}"
         if order.entity == "metric":
-            expr: Any = Subquery(Metric.objects.filter(run__tenant_id=OuterRef("tenant_id"),
-                                                       model_id=OuterRef("model_id"), key=order.key)
-                                 .order_by("-step", "-timestamp").values("value")[:1])
+            expr: Any = Subquery(
+                Metric.objects.filter(
+                    run__tenant_id=OuterRef("tenant_id"), model_id=OuterRef("model_id"), key=order.key
+                )
+                .order_by("-step", "-timestamp")
+                .values("value")[:1]
+            )
         else:
             expr = F(_LM_ATTR_FIELDS[order.key])
         qs = qs.annotate(**{name: expr})
@@ -344,7 +422,9 @@ def artifact_entry(principal: Principal, path: str) -> ArtifactEntry | None:
 def artifact_list(principal: Principal, path: str) -> list[dict]:
     """Immediate children of a directory of the tenant's artifact tree; [] for a file or a missing path."""
     prefix = f"{path}/" if path else ""
-    rows = ArtifactEntry.objects.filter(tenant=principal.tenant, path__startswith=prefix).values_list("path", "size")
+    rows = ArtifactEntry.objects.filter(tenant=principal.tenant, path__startswith=prefix).values_list(
+        "path", "size"
+    )
     return immediate_children(path, rows.iterator(chunk_size=2000))
 
 
@@ -353,12 +433,23 @@ def registry_version_for_artifacts(principal: Principal, model_pk: Any, version:
     `_registry/<model pk>/<version>/`); anything else is a 404."""
     from registry.models import ModelVersion, VersionStatus
 
-    if not ascii_digits(str(model_pk)) or not ascii_digits(str(version)) or len(str(model_pk)) > 18 \
-            or len(str(version)) > 9:
+    if (
+        not ascii_digits(str(model_pk))
+        or not ascii_digits(str(version))
+        or len(str(model_pk)) > 18
+        or len(str(version)) > 9
+    ):
         raise NotFound("Model version artifacts not found.")
-    found = (ModelVersion.objects.select_related("model")
-             .filter(model__tenant=principal.tenant, model_id=int(model_pk), version=int(version),
-                     status=VersionStatus.READY).first())
+    found = (
+        ModelVersion.objects.select_related("model")
+        .filter(
+            model__tenant=principal.tenant,
+            model_id=int(model_pk),
+            version=int(version),
+            status=VersionStatus.READY,
+        )
+        .first()
+    )
     if found is None:
         raise NotFound("Model version artifacts not found.")
     require(principal, found.model, "read", action="read model version artifacts")
@@ -375,5 +466,7 @@ def registry_list(version, path: str) -> list[dict]:
     from registry.models import ModelVersionFile
 
     prefix = f"{path}/" if path else ""
-    rows = ModelVersionFile.objects.filter(version=version, path__startswith=prefix).values_list("path", "size")
+    rows = ModelVersionFile.objects.filter(version=version, path__startswith=prefix).values_list(
+        "path", "size"
+    )
     return immediate_children(path, rows)

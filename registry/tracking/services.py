@@ -93,8 +93,10 @@ def _path_not_unique(name: str) -> bool:
 def validate_key(key: Any, what: str = "key") -> str:
     """MLflow's rule for param, metric and tag names."""
     if key is None or key == "":
-        raise InvalidParameter(f"Missing value for required parameter '{what}'. See the API docs for more "
-                               f"information about request parameters.")
+        raise InvalidParameter(
+            f"Missing value for required parameter '{what}'. See the API docs for more "
+            f"information about request parameters."
+        )
     if not isinstance(key, str):
         raise InvalidParameter(f"Invalid value {key!r} for parameter '{what}': expected a string.")
     if not _NAME_RE.match(key):
@@ -125,7 +127,9 @@ def _string_value(value: Any, what: str, limit: int) -> str:
     if "\x00" in value:
         raise InvalidParameter(f"Invalid value for parameter '{what}': NUL characters are not allowed.")
     if len(value) > limit:
-        raise InvalidParameter(f"'{what}' exceeds the maximum length of {limit} characters (got {len(value)}).")
+        raise InvalidParameter(
+            f"'{what}' exceeds the maximum length of {limit} characters (got {len(value)})."
+        )
     return value
 
 
@@ -139,12 +143,19 @@ def parse_double(value: Any, what: str = "value") -> float:
         try:
             return float(value)
         except OverflowError:  # a 400-digit integer literal: no double holds it
-            raise InvalidParameter(f"Invalid value for parameter '{what}': the integer is out of range for a "
-                                   f"double.") from None
+            raise InvalidParameter(
+                f"Invalid value for parameter '{what}': the integer is out of range for a double."
+            ) from None
     if isinstance(value, str):
         text = value.strip()
-        special = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf,
-                   "-inf": -math.inf, "+infinity": math.inf}
+        special = {
+            "nan": math.nan,
+            "infinity": math.inf,
+            "-infinity": -math.inf,
+            "inf": math.inf,
+            "-inf": -math.inf,
+            "+infinity": math.inf,
+        }
         if text.lower() in special:
             return special[text.lower()]
         try:
@@ -172,7 +183,9 @@ def parse_int(value: Any, what: str, *, default: int | None = None) -> int:
 
 def validate_experiment_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidParameter("Invalid experiment name: '" + str(name or "") + "'. Experiment name cannot be empty.")
+        raise InvalidParameter(
+            "Invalid experiment name: '" + str(name or "") + "'. Experiment name cannot be empty."
+        )
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameter(f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH}.")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
@@ -213,8 +226,9 @@ def _username(principal: Principal) -> str:
     return getattr(principal.user, "username", "") or ""
 
 
-def require_experiment(principal: Principal, experiment, level: str, *, action: str = "",
-                       scratch: bool = True) -> str:
+def require_experiment(
+    principal: Principal, experiment, level: str, *, action: str = "", scratch: bool = True
+) -> str:
     """The experiment gatekeeper (runs and logged models inherit from their experiment): the registry's levels,
     plus one rule of our own: experiment "0" (Default) is the tenant's shared scratch space, which every member
     reads and every non-viewer logs to (`mlflow.start_run()` with no experiment set uses it without asking).
@@ -228,7 +242,9 @@ def require_experiment(principal: Principal, experiment, level: str, *, action: 
         try:
             return require(principal, experiment, level, action=action)
         except NotFound as exc:  # every member can see Default, so this is a refusal, not a missing object
-            raise PermissionDenied(f"Permission denied to {action or 'change'} the Default experiment.") from exc
+            raise PermissionDenied(
+                f"Permission denied to {action or 'change'} the Default experiment."
+            ) from exc
     return require(principal, experiment, level, action=action)
 
 
@@ -241,9 +257,11 @@ def _require_writer(principal: Principal, what: str) -> None:
 def _lock_experiment(principal: Principal, experiment):
     from .models import Experiment
 
-    locked = Experiment.objects.select_for_update(of=("self",)).filter(
-        pk=experiment.pk, tenant=principal.tenant
-    ).first()
+    locked = (
+        Experiment.objects.select_for_update(of=("self",))
+        .filter(pk=experiment.pk, tenant=principal.tenant)
+        .first()
+    )
     if locked is None:
         raise NotFound(f"No Experiment with id={experiment.number} exists")
     return locked
@@ -253,8 +271,12 @@ def _lock_run(principal: Principal, run):
     """Lock the run row (in the caller's tenant), with its experiment loaded for the permission check."""
     from .models import Run
 
-    locked = (Run.objects.select_for_update(of=("self",)).select_related("experiment")
-              .filter(pk=run.pk, tenant=principal.tenant).first())
+    locked = (
+        Run.objects.select_for_update(of=("self",))
+        .select_related("experiment")
+        .filter(pk=run.pk, tenant=principal.tenant)
+        .first()
+    )
     if locked is None:
         raise NotFound(f"Run with id={run.run_id} not found")
     return locked
@@ -303,13 +325,20 @@ def experiment_create_default(*, tenant: Tenant):
         },
     )
     if created:
-        audit.record(tenant=tenant, actor=None, action="experiment.created", obj=experiment,
-                     after={"experiment_id": "0", "name": DEFAULT_EXPERIMENT_NAME})
+        audit.record(
+            tenant=tenant,
+            actor=None,
+            action="experiment.created",
+            obj=experiment,
+            after={"experiment_id": "0", "name": DEFAULT_EXPERIMENT_NAME},
+        )
     return experiment
 
 
 @transaction.atomic(durable=True)
-def experiment_create(*, principal: Principal, name: str, tags: Any = None, artifact_location: str | None = None):
+def experiment_create(
+    *, principal: Principal, name: str, tags: Any = None, artifact_location: str | None = None
+):
     """Create an experiment; its number is the tenant's next (allocated under the Tenant row lock, never MAX()+1).
 
     A client-chosen `artifact_location` is ignored: artifacts always live in the tenant's own store, under
@@ -332,19 +361,35 @@ def experiment_create(*, principal: Principal, name: str, tags: Any = None, arti
     try:
         with transaction.atomic():
             experiment = Experiment.objects.create(
-                tenant=tenant, number=number, name=name, artifact_location=experiment_artifact_location(number),
-                owner_team=team, created_by=_actor(principal), creation_time=ts, last_update_time=ts,
+                tenant=tenant,
+                number=number,
+                name=name,
+                artifact_location=experiment_artifact_location(number),
+                owner_team=team,
+                created_by=_actor(principal),
+                creation_time=ts,
+                last_update_time=ts,
             )
     except IntegrityError as exc:
         raise AlreadyExists(f"Experiment(name={name}) already exists.") from exc
-    ExperimentTag.objects.bulk_create([ExperimentTag(experiment=experiment, key=k, value=v)
-                                       for k, v in clean_tags.items()])
+    ExperimentTag.objects.bulk_create(
+        [ExperimentTag(experiment=experiment, key=k, value=v) for k, v in clean_tags.items()]
+    )
     if team is None and _actor(principal) is not None:
         # No team to own it: the creator gets manage (MLflow's rule), or they could not use their own experiment.
         replace_grants(experiment, [("user", principal.user, "manage")])
-    audit.record(tenant=tenant, actor=_actor(principal), action="experiment.created", obj=experiment,
-                 after={"experiment_id": str(number), "name": name, "owner_team": team.slug if team else None,
-                        "tags": clean_tags})
+    audit.record(
+        tenant=tenant,
+        actor=_actor(principal),
+        action="experiment.created",
+        obj=experiment,
+        after={
+            "experiment_id": str(number),
+            "name": name,
+            "owner_team": team.slug if team else None,
+            "tags": clean_tags,
+        },
+    )
     return experiment
 
 
@@ -368,8 +413,14 @@ def experiment_rename(*, principal: Principal, experiment, new_name: str):
             experiment.save(update_fields=["name", "last_update_time"])
     except IntegrityError as exc:
         raise AlreadyExists(f"Experiment(name={new_name}) already exists.") from exc
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="experiment.renamed", obj=experiment,
-                 before={"name": before}, after={"name": new_name})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="experiment.renamed",
+        obj=experiment,
+        before={"name": before},
+        after={"name": new_name},
+    )
     return experiment
 
 
@@ -379,8 +430,9 @@ def _set_experiment_stage(principal: Principal, experiment, stage: str, action: 
     experiment = _lock_experiment(principal, experiment)
     require_experiment(principal, experiment, "manage", action=f"{action} the experiment", scratch=False)
     if experiment.number == 0 and stage == "deleted":
-        raise InvalidParameter("Cannot delete the default experiment '0'. This is an internally reserved "
-                               "experiment.")
+        raise InvalidParameter(
+            "Cannot delete the default experiment '0'. This is an internally reserved experiment."
+        )
     if experiment.lifecycle_stage == stage:
         raise InvalidParameter(
             f"Cannot {action} experiment {experiment.number}: it is already {'deleted' if stage == 'deleted' else 'active'}."
@@ -393,8 +445,14 @@ def _set_experiment_stage(principal: Principal, experiment, stage: str, action: 
     # As in MLflow: deleting an experiment deletes its runs; restoring restores them.
     runs = Run.objects.filter(experiment=experiment, lifecycle_stage=before)
     runs.update(lifecycle_stage=stage, deleted_time=ts if stage == "deleted" else None)
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action=f"experiment.{action}d", obj=experiment,
-                 before={"lifecycle_stage": before}, after={"lifecycle_stage": stage})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action=f"experiment.{action}d",
+        obj=experiment,
+        before={"lifecycle_stage": before},
+        after={"lifecycle_stage": stage},
+    )
     return experiment
 
 
@@ -418,8 +476,13 @@ def experiment_set_tag(*, principal: Principal, experiment, key: str, value: str
     key = validate_key(key)
     value = _string_value(value if value is not None else "", "value", MAX_EXPERIMENT_TAG_VAL_LENGTH)
     ExperimentTag.objects.update_or_create(experiment=experiment, key=key, defaults={"value": value})
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="experiment.tag_set", obj=experiment,
-                 after={"key": key, "value": value})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="experiment.tag_set",
+        obj=experiment,
+        after={"key": key, "value": value},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -431,8 +494,13 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
     deleted = _delete_tag(ExperimentTag.objects.filter(experiment=experiment), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in experiment {experiment.number}.")
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="experiment.tag_deleted", obj=experiment,
-                 before={"key": key})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="experiment.tag_deleted",
+        obj=experiment,
+        before={"key": key},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -443,17 +511,59 @@ def experiment_set_grants(*, principal: Principal, experiment, grants: list[dict
     before = grants_of(experiment)
     replace_grants(experiment, parsed)
     after = grants_of(experiment)
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="experiment.grants_replaced",
-                 obj=experiment, before={"grants": before}, after={"grants": after})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="experiment.grants_replaced",
+        obj=experiment,
+        before={"grants": before},
+        after={"grants": after},
+    )
     return after
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
 
-_ADJECTIVES = ("amazing", "bold", "bright", "calm", "clever", "crisp", "eager", "gentle", "keen", "lucky", "merry",
-               "quiet", "rare", "sharp", "swift", "tidy", "vivid", "wise")
-_NOUNS = ("ant", "bat", "bear", "cat", "crow", "deer", "fox", "hare", "hawk", "lark", "lynx", "mole", "owl", "seal",
-          "swan", "toad", "wolf", "yak")
+_ADJECTIVES = (
+    "amazing",
+    "bold",
+    "bright",
+    "calm",
+    "clever",
+    "crisp",
+    "eager",
+    "gentle",
+    "keen",
+    "lucky",
+    "merry",
+    "quiet",
+    "rare",
+    "sharp",
+    "swift",
+    "tidy",
+    "vivid",
+    "wise",
+)
+_NOUNS = (
+    "ant",
+    "bat",
+    "bear",
+    "cat",
+    "crow",
+    "deer",
+    "fox",
+    "hare",
+    "hawk",
+    "lark",
+    "lynx",
+    "mole",
+    "owl",
+    "seal",
+    "swan",
+    "toad",
+    "wolf",
+    "yak",
+)
 
 
 def generate_run_name() -> str:
@@ -461,12 +571,18 @@ def generate_run_name() -> str:
 
 
 def _run_snapshot(run) -> dict[str, Any]:
-    return {"run_id": run.run_id, "status": run.status, "lifecycle_stage": run.lifecycle_stage, "name": run.name}
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "lifecycle_stage": run.lifecycle_stage,
+        "name": run.name,
+    }
 
 
 @transaction.atomic(durable=True)
-def run_create(*, principal: Principal, experiment, run_name: str | None = None, start_time: Any = None,
-               tags: Any = None):
+def run_create(
+    *, principal: Principal, experiment, run_name: str | None = None, start_time: Any = None, tags: Any = None
+):
     """Start a run. Its user (and the `mlflow.user` tag) is the authenticated principal, whatever the client sent."""
     from .models import Run, RunTag
 
@@ -481,20 +597,31 @@ def run_create(*, principal: Principal, experiment, run_name: str | None = None,
     clean_tags[RUN_NAME_TAG] = name
     run_id = uuid.uuid4().hex
     run = Run.objects.create(
-        run_id=run_id, tenant=principal.tenant, experiment=experiment, name=name, user=_actor(principal),
-        user_label=username, status="RUNNING",
+        run_id=run_id,
+        tenant=principal.tenant,
+        experiment=experiment,
+        name=name,
+        user=_actor(principal),
+        user_label=username,
+        status="RUNNING",
         start_time=parse_int(start_time, "start_time", default=now_ms()),
         artifact_uri=run_artifact_uri(experiment, run_id),
     )
     RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v) for k, v in clean_tags.items()])
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.created", obj=run,
-                 after={"run_id": run_id, "experiment_id": str(experiment.number), "name": name})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="run.created",
+        obj=run,
+        after={"run_id": run_id, "experiment_id": str(experiment.number), "name": name},
+    )
     return run
 
 
 @transaction.atomic(durable=True)
-def run_update(*, principal: Principal, run, status: str | None = None, end_time: Any = None,
-               run_name: str | None = None):
+def run_update(
+    *, principal: Principal, run, status: str | None = None, end_time: Any = None, run_name: str | None = None
+):
     from .models import RunTag
 
     run = _lock_run(principal, run)
@@ -516,8 +643,14 @@ def run_update(*, principal: Principal, run, status: str | None = None, end_time
         RunTag.objects.update_or_create(run=run, key=RUN_NAME_TAG, defaults={"value": run.name})
     if fields:
         run.save(update_fields=fields)
-        audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.updated", obj=run,
-                     before=before, after=_run_snapshot(run))
+        audit.record(
+            tenant=principal.tenant,
+            actor=_actor(principal),
+            action="run.updated",
+            obj=run,
+            before=before,
+            after=_run_snapshot(run),
+        )
     return run
 
 
@@ -533,8 +666,14 @@ def _set_run_stage(principal: Principal, run, stage: str, action: str):
         run.lifecycle_stage = stage
         run.deleted_time = now_ms() if stage == "deleted" else None
         run.save(update_fields=["lifecycle_stage", "deleted_time"])
-        audit.record(tenant=principal.tenant, actor=_actor(principal), action=f"run.{action}d", obj=run,
-                     before=before, after=_run_snapshot(run))
+        audit.record(
+            tenant=principal.tenant,
+            actor=_actor(principal),
+            action=f"run.{action}d",
+            obj=run,
+            before=before,
+            after=_run_snapshot(run),
+        )
     return run
 
 
@@ -589,8 +728,15 @@ def _point_key(key: str, timestamp: int, step: int, value: float) -> tuple:
     return key, timestamp, step, "NaN" if math.isnan(value) else value
 
 
-def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[str, str], tags: dict[str, str],
-         action: str) -> None:
+def _log(
+    principal: Principal,
+    run,
+    *,
+    metrics: list[MetricPoint],
+    params: dict[str, str],
+    tags: dict[str, str],
+    action: str,
+) -> None:
     """The one write path for log-metric, log-parameter, set-tag and log-batch. Runs inside the caller's
     transaction with the run row locked; a handful of queries whatever the batch size."""
     from .models import LatestMetric, Metric, Param, RunTag
@@ -611,7 +757,9 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
 
     if tags:
         if USER_TAG in tags:
-            tags[USER_TAG] = run.user_label  # the run's user is the authenticated principal, not the client's claim
+            tags[USER_TAG] = (
+                run.user_label
+            )  # the run's user is the authenticated principal, not the client's claim
         existing_tags = {t.key: t for t in RunTag.objects.filter(run=run, key__in=list(tags))}
         changed = []
         for key, value in tags.items():
@@ -622,8 +770,9 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
                 tag.value = value
                 changed.append(tag)
         RunTag.objects.bulk_update(changed, ["value"])
-        RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v) for k, v in tags.items()
-                                    if k not in existing_tags])
+        RunTag.objects.bulk_create(
+            [RunTag(run=run, key=k, value=v) for k, v in tags.items() if k not in existing_tags]
+        )
         if RUN_NAME_TAG in tags and tags[RUN_NAME_TAG] and tags[RUN_NAME_TAG] != run.name:
             run.name = tags[RUN_NAME_TAG][:MAX_RUN_NAME_LENGTH]
             run.save(update_fields=["name"])
@@ -634,16 +783,25 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
         # re-logged point with a model id tags the existing point with it, which is where the logged model's
         # metrics come from. One query finds the candidates: fresh points have fresh timestamps.
         existing_points: dict[tuple, Metric] = {}
-        for row in Metric.objects.filter(run=run, key__in={m.key for m in metrics},
-                                         timestamp__in={m.timestamp for m in metrics}):
+        for row in Metric.objects.filter(
+            run=run, key__in={m.key for m in metrics}, timestamp__in={m.timestamp for m in metrics}
+        ):
             existing_points.setdefault(_point_key(row.key, row.timestamp, row.step, row.value), row)
         new_rows, tagged = [], []
         for m in metrics:
             point = _point_key(m.key, m.timestamp, m.step, m.value)
             row = existing_points.get(point)
             if row is None:
-                row = Metric(run=run, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step,
-                             model_id=m.model_id, dataset_name=m.dataset_name, dataset_digest=m.dataset_digest)
+                row = Metric(
+                    run=run,
+                    key=m.key,
+                    value=m.value,
+                    timestamp=m.timestamp,
+                    step=m.step,
+                    model_id=m.model_id,
+                    dataset_name=m.dataset_name,
+                    dataset_digest=m.dataset_digest,
+                )
                 new_rows.append(row)
                 existing_points[point] = row
             elif m.model_id and not row.model_id:
@@ -651,25 +809,38 @@ def _log(principal: Principal, run, *, metrics: list[MetricPoint], params: dict[
                 if row.pk is not None:
                     tagged.append(row)
             elif m.model_id and row.model_id != m.model_id:
-                new_rows.append(Metric(run=run, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step,
-                                       model_id=m.model_id, dataset_name=m.dataset_name,
-                                       dataset_digest=m.dataset_digest))
+                new_rows.append(
+                    Metric(
+                        run=run,
+                        key=m.key,
+                        value=m.value,
+                        timestamp=m.timestamp,
+                        step=m.step,
+                        model_id=m.model_id,
+                        dataset_name=m.dataset_name,
+                        dataset_digest=m.dataset_digest,
+                    )
+                )
         Metric.objects.bulk_create(new_rows)
         Metric.objects.bulk_update(tagged, ["model_id"])
         newest: dict[str, MetricPoint] = {}
         for m in metrics:
             best = newest.get(m.key)
-            if best is None or _latest_order(m.value, m.step, m.timestamp) > _latest_order(best.value, best.step,
-                                                                                          best.timestamp):
+            if best is None or _latest_order(m.value, m.step, m.timestamp) > _latest_order(
+                best.value, best.step, best.timestamp
+            ):
                 newest[m.key] = m
         latest = {lm.key: lm for lm in LatestMetric.objects.filter(run=run, key__in=list(newest))}
         to_update, to_create = [], []
         for key, m in newest.items():
             current = latest.get(key)
             if current is None:
-                to_create.append(LatestMetric(run=run, key=key, value=m.value, timestamp=m.timestamp, step=m.step))
-            elif _latest_order(m.value, m.step, m.timestamp) > _latest_order(current.value, current.step,
-                                                                             current.timestamp):
+                to_create.append(
+                    LatestMetric(run=run, key=key, value=m.value, timestamp=m.timestamp, step=m.step)
+                )
+            elif _latest_order(m.value, m.step, m.timestamp) > _latest_order(
+                current.value, current.step, current.timestamp
+            ):
                 current.value, current.timestamp, current.step = m.value, m.timestamp, m.step
                 to_update.append(current)
         LatestMetric.objects.bulk_create(to_create)
@@ -722,11 +893,18 @@ def run_delete_tag(*, principal: Principal, run, key: str) -> None:
     deleted = _delete_tag(RunTag.objects.filter(run=run), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in run with id {run.run_id}")
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.tag_deleted", obj=run,
-                 before={"key": key})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="run.tag_deleted",
+        obj=run,
+        before={"key": key},
+    )
 
 
-def parse_batch(metrics: Any, params: Any, tags: Any) -> tuple[list[MetricPoint], dict[str, str], dict[str, str]]:
+def parse_batch(
+    metrics: Any, params: Any, tags: Any
+) -> tuple[list[MetricPoint], dict[str, str], dict[str, str]]:
     """Validate a log-batch payload with MLflow's limits."""
     metrics = metrics or []
     params = params or []
@@ -735,18 +913,26 @@ def parse_batch(metrics: Any, params: Any, tags: Any) -> tuple[list[MetricPoint]
         if not isinstance(value, list):
             raise InvalidParameter(f"'{name}' must be a list.")
     if len(metrics) > MAX_METRICS_PER_BATCH:
-        raise InvalidParameter(f"A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics. "
-                               f"Got {len(metrics)} metrics.")
+        raise InvalidParameter(
+            f"A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics. "
+            f"Got {len(metrics)} metrics."
+        )
     if len(params) > MAX_PARAMS_TAGS_PER_BATCH:
-        raise InvalidParameter(f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} params. "
-                               f"Got {len(params)} params.")
+        raise InvalidParameter(
+            f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} params. "
+            f"Got {len(params)} params."
+        )
     if len(tags) > MAX_PARAMS_TAGS_PER_BATCH:
-        raise InvalidParameter(f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} tags. "
-                               f"Got {len(tags)} tags.")
+        raise InvalidParameter(
+            f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} tags. "
+            f"Got {len(tags)} tags."
+        )
     total = len(metrics) + len(params) + len(tags)
     if total > MAX_ENTITIES_PER_BATCH:
-        raise InvalidParameter(f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} total "
-                               f"metrics, params, and tags. Got {total}.")
+        raise InvalidParameter(
+            f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} total "
+            f"metrics, params, and tags. Got {total}."
+        )
     points = [parse_metric(m, path=f"metrics[{i}]") for i, m in enumerate(metrics)]
     # Identical points sent twice (a client retry) are one point, as in MLflow.
     points = list(dict.fromkeys(points))
@@ -757,16 +943,19 @@ def parse_batch(metrics: Any, params: Any, tags: Any) -> tuple[list[MetricPoint]
         key = validate_key(param.get("key"), f"params[{index}].key")
         value = _string_value(param.get("value"), f"params[{index}].value", MAX_PARAM_VAL_LENGTH)
         if key in clean_params and clean_params[key] != value:
-            raise InvalidParameter(f"Duplicate parameter keys have been submitted: ['{key}']. Please ensure the "
-                                   f"request contains only one param value per param key.")
+            raise InvalidParameter(
+                f"Duplicate parameter keys have been submitted: ['{key}']. Please ensure the "
+                f"request contains only one param value per param key."
+            )
         clean_params[key] = value
     clean_tags = _tags_dict(tags)
     return points, clean_params, clean_tags
 
 
 @transaction.atomic(durable=True)
-def run_log_batch(*, principal: Principal, run, metrics: list[MetricPoint], params: dict[str, str],
-                  tags: dict[str, str]) -> None:
+def run_log_batch(
+    *, principal: Principal, run, metrics: list[MetricPoint], params: dict[str, str], tags: dict[str, str]
+) -> None:
     run = _lock_run(principal, run)
     if not (metrics or params or tags):
         require_experiment(principal, run.experiment, "edit", action="log to the run")
@@ -787,12 +976,25 @@ def run_log_outputs(*, principal: Principal, run, models: list[tuple[str, int]])
     missing = [mid for mid in ids if mid not in found]
     if missing:
         raise NotFound(f"Logged model with ID '{missing[0]}' not found.")
-    existing = set(RunOutput.objects.filter(run=run, logged_model__in=found.values())
-                   .values_list("logged_model__model_id", flat=True))
-    RunOutput.objects.bulk_create([RunOutput(run=run, logged_model=found[mid], step=step)
-                                   for mid, step in dict(models).items() if mid not in existing])
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.outputs_logged", obj=run,
-                 after={"models": [{"model_id": m, "step": s} for m, s in models]})
+    existing = set(
+        RunOutput.objects.filter(run=run, logged_model__in=found.values()).values_list(
+            "logged_model__model_id", flat=True
+        )
+    )
+    RunOutput.objects.bulk_create(
+        [
+            RunOutput(run=run, logged_model=found[mid], step=step)
+            for mid, step in dict(models).items()
+            if mid not in existing
+        ]
+    )
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="run.outputs_logged",
+        obj=run,
+        after={"models": [{"model_id": m, "step": s} for m, s in models]},
+    )
 
 
 # --- run inputs: datasets and models ----------------------------------------------------------------------------
@@ -830,8 +1032,9 @@ def parse_dataset_inputs(datasets: Any) -> list[DatasetInputSpec]:
     if not isinstance(datasets, list):
         raise InvalidParameter("'datasets' must be a list.")
     if len(datasets) > MAX_DATASETS_PER_BATCH:
-        raise InvalidParameter(f"A request can log at most {MAX_DATASETS_PER_BATCH} datasets. "
-                               f"Got {len(datasets)} datasets.")
+        raise InvalidParameter(
+            f"A request can log at most {MAX_DATASETS_PER_BATCH} datasets. Got {len(datasets)} datasets."
+        )
     specs: dict[tuple[str, str], DatasetInputSpec] = {}
     for index, item in enumerate(datasets):
         path = f"datasets[{index}]"
@@ -842,8 +1045,9 @@ def parse_dataset_inputs(datasets: Any) -> list[DatasetInputSpec]:
         digest = _string_value(data.get("digest"), f"{path}.dataset.digest", MAX_DATASET_DIGEST_SIZE)
         if not name or not digest:
             raise InvalidParameter(f"{path}.dataset must have a non-empty 'name' and 'digest'.")
-        source_type = _string_value(data.get("source_type"), f"{path}.dataset.source_type",
-                                    MAX_DATASET_SOURCE_TYPE_SIZE)
+        source_type = _string_value(
+            data.get("source_type"), f"{path}.dataset.source_type", MAX_DATASET_SOURCE_TYPE_SIZE
+        )
         source = _string_value(data.get("source"), f"{path}.dataset.source", MAX_DATASET_SOURCE_SIZE)
         schema = _optional_text(data.get("schema"), f"{path}.dataset.schema", MAX_DATASET_SCHEMA_SIZE)
         profile = _optional_text(data.get("profile"), f"{path}.dataset.profile", MAX_DATASET_PROFILE_SIZE)
@@ -857,8 +1061,10 @@ def parse_dataset_inputs(datasets: Any) -> list[DatasetInputSpec]:
                 raise InvalidParameter(f"{tag_path} must be an object with 'key' and 'value'.")
             key = _string_value(tag.get("key"), f"{tag_path}.key", MAX_INPUT_TAG_KEY_SIZE)
             tags[key] = _string_value(tag.get("value"), f"{tag_path}.value", MAX_INPUT_TAG_VALUE_SIZE)
-        specs.setdefault((name, digest), DatasetInputSpec(name, digest, source_type, source, schema, profile,
-                                                          tuple(tags.items())))
+        specs.setdefault(
+            (name, digest),
+            DatasetInputSpec(name, digest, source_type, source, schema, profile, tuple(tags.items())),
+        )
     return list(specs.values())
 
 
@@ -895,8 +1101,11 @@ def run_log_inputs(*, principal: Principal, run, datasets: Any, models: Any = No
     dataset the run already has changes nothing (its first input tags stay)."""
     from .models import Dataset, LoggedModel, RunInput, RunInputTag, RunModelInput
 
-    specs = (list(datasets) if datasets and all(isinstance(d, DatasetInputSpec) for d in datasets)
-             else parse_dataset_inputs(datasets))
+    specs = (
+        list(datasets)
+        if datasets and all(isinstance(d, DatasetInputSpec) for d in datasets)
+        else parse_dataset_inputs(datasets)
+    )
     model_ids = parse_model_inputs(models)
     run = _lock_run(principal, run)
     require_experiment(principal, run.experiment, "edit", action="log run inputs")
@@ -911,50 +1120,90 @@ def run_log_inputs(*, principal: Principal, run, datasets: Any, models: Any = No
         # with the one row (the second insert waits for the first to commit, then skips), without an experiment
         # lock that would serialise all of the experiment's runs.
         Dataset.objects.bulk_create(
-            [Dataset(tenant=principal.tenant, experiment=experiment, name=s.name, digest=s.digest,
-                     source_type=s.source_type, source=s.source, schema=s.schema, profile=s.profile)
-             for s in specs],
+            [
+                Dataset(
+                    tenant=principal.tenant,
+                    experiment=experiment,
+                    name=s.name,
+                    digest=s.digest,
+                    source_type=s.source_type,
+                    source=s.source,
+                    schema=s.schema,
+                    profile=s.profile,
+                )
+                for s in specs
+            ],
             ignore_conflicts=True,
         )
-        rows = Dataset.objects.filter(experiment=experiment, name__in={s.name for s in specs},
-                                      digest__in={s.digest for s in specs})
+        rows = Dataset.objects.filter(
+            experiment=experiment, name__in={s.name for s in specs}, digest__in={s.digest for s in specs}
+        )
         found = {(d.name, d.digest): d for d in rows}
         # The run row is locked, so no other writer can add inputs to this run meanwhile.
-        existing = set(RunInput.objects.filter(run=run, dataset__in=[found[(s.name, s.digest)] for s in specs])
-                       .values_list("dataset_id", flat=True))
+        existing = set(
+            RunInput.objects.filter(
+                run=run, dataset__in=[found[(s.name, s.digest)] for s in specs]
+            ).values_list("dataset_id", flat=True)
+        )
         new_inputs = [s for s in specs if found[(s.name, s.digest)].pk not in existing]
-        created = RunInput.objects.bulk_create([RunInput(run=run, dataset=found[(s.name, s.digest)])
-                                                for s in new_inputs])
-        RunInputTag.objects.bulk_create([RunInputTag(run_input=run_input, key=key, value=value)
-                                         for run_input, s in zip(created, new_inputs, strict=True)
-                                         for key, value in s.tags])
+        created = RunInput.objects.bulk_create(
+            [RunInput(run=run, dataset=found[(s.name, s.digest)]) for s in new_inputs]
+        )
+        RunInputTag.objects.bulk_create(
+            [
+                RunInputTag(run_input=run_input, key=key, value=value)
+                for run_input, s in zip(created, new_inputs, strict=True)
+                for key, value in s.tags
+            ]
+        )
 
     new_models: list[str] = []
     if model_ids:
-        logged = {m.model_id: m for m in LoggedModel.objects.select_related("experiment")
-                  .filter(tenant=principal.tenant, model_id__in=model_ids)}
+        logged = {
+            m.model_id: m
+            for m in LoggedModel.objects.select_related("experiment").filter(
+                tenant=principal.tenant, model_id__in=model_ids
+            )
+        }
         for model_id in model_ids:
             try:
                 if model_id not in logged:
                     raise NotFound("missing")
-                require_experiment(principal, logged[model_id].experiment, "read", action="use the logged model")
+                require_experiment(
+                    principal, logged[model_id].experiment, "read", action="use the logged model"
+                )
             except NotFound as exc:  # a model the caller may not read answers like a missing one
                 raise NotFound(f"Logged model with ID '{model_id}' not found.") from exc
-        existing_models = set(RunModelInput.objects.filter(run=run, logged_model__in=logged.values())
-                              .values_list("logged_model__model_id", flat=True))
+        existing_models = set(
+            RunModelInput.objects.filter(run=run, logged_model__in=logged.values()).values_list(
+                "logged_model__model_id", flat=True
+            )
+        )
         new_models = [m for m in model_ids if m not in existing_models]
-        RunModelInput.objects.bulk_create([RunModelInput(run=run, logged_model=logged[m]) for m in new_models])
+        RunModelInput.objects.bulk_create(
+            [RunModelInput(run=run, logged_model=logged[m]) for m in new_models]
+        )
 
     if not new_inputs and not new_models:
         return  # everything was already recorded: nothing changed, nothing to audit
     after: dict[str, Any] = {"experiment_id": str(experiment.number)}
     if new_inputs:
-        after["datasets"] = [{"name": s.name, "digest": s.digest, "source_type": s.source_type,
-                              "source": _audit_source(s.source), "context": s.context, "tags": dict(s.tags)}
-                             for s in new_inputs]
+        after["datasets"] = [
+            {
+                "name": s.name,
+                "digest": s.digest,
+                "source_type": s.source_type,
+                "source": _audit_source(s.source),
+                "context": s.context,
+                "tags": dict(s.tags),
+            }
+            for s in new_inputs
+        ]
     if new_models:
         after["models"] = new_models
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="run.inputs_logged", obj=run, after=after)
+    audit.record(
+        tenant=principal.tenant, actor=_actor(principal), action="run.inputs_logged", obj=run, after=after
+    )
 
 
 # --- logged models -----------------------------------------------------------------------------------------------
@@ -963,23 +1212,36 @@ def run_log_inputs(*, principal: Principal, run, datasets: Any, models: Any = No
 def _lock_logged_model(principal: Principal, logged_model):
     from .models import LoggedModel
 
-    locked = (LoggedModel.objects.select_for_update(of=("self",)).select_related("experiment")
-              .filter(pk=logged_model.pk, tenant=principal.tenant).first())
+    locked = (
+        LoggedModel.objects.select_for_update(of=("self",))
+        .select_related("experiment")
+        .filter(pk=logged_model.pk, tenant=principal.tenant)
+        .first()
+    )
     if locked is None:
         raise NotFound(f"Logged model with ID '{logged_model.model_id}' not found.")
     return locked
 
 
 @transaction.atomic(durable=True)
-def logged_model_create(*, principal: Principal, experiment, name: str | None = None, source_run=None,
-                        model_type: str | None = None, params: Any = None, tags: Any = None):
+def logged_model_create(
+    *,
+    principal: Principal,
+    experiment,
+    name: str | None = None,
+    source_run=None,
+    model_type: str | None = None,
+    params: Any = None,
+    tags: Any = None,
+):
     from .models import LoggedModel, LoggedModelParam, LoggedModelTag
 
     experiment = _lock_experiment(principal, experiment)
     require_experiment(principal, experiment, "edit", action="create a logged model")
     _check_experiment_active(experiment)
-    name = _string_value(name if name not in (None, "") else generate_run_name(), "name",
-                         MAX_LOGGED_MODEL_NAME_LENGTH)
+    name = _string_value(
+        name if name not in (None, "") else generate_run_name(), "name", MAX_LOGGED_MODEL_NAME_LENGTH
+    )
     model_type = _string_value(model_type or "", "model_type", 500)
     clean_tags = _tags_dict(tags)
     clean_params: dict[str, str] = {}
@@ -990,17 +1252,34 @@ def logged_model_create(*, principal: Principal, experiment, name: str | None = 
     model_id = f"m-{uuid.uuid4().hex}"
     ts = now_ms()
     logged_model = LoggedModel.objects.create(
-        model_id=model_id, tenant=principal.tenant, experiment=experiment, name=name, source_run=source_run,
-        model_type=model_type, artifact_uri=logged_model_artifact_uri(experiment, model_id),
-        creation_timestamp=ts, last_updated_timestamp=ts,
+        model_id=model_id,
+        tenant=principal.tenant,
+        experiment=experiment,
+        name=name,
+        source_run=source_run,
+        model_type=model_type,
+        artifact_uri=logged_model_artifact_uri(experiment, model_id),
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
     )
-    LoggedModelTag.objects.bulk_create([LoggedModelTag(logged_model=logged_model, key=k, value=v)
-                                        for k, v in clean_tags.items()])
-    LoggedModelParam.objects.bulk_create([LoggedModelParam(logged_model=logged_model, key=k, value=v)
-                                          for k, v in clean_params.items()])
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="logged_model.created", obj=logged_model,
-                 after={"model_id": model_id, "experiment_id": str(experiment.number), "name": name,
-                        "source_run_id": source_run.run_id if source_run else None})
+    LoggedModelTag.objects.bulk_create(
+        [LoggedModelTag(logged_model=logged_model, key=k, value=v) for k, v in clean_tags.items()]
+    )
+    LoggedModelParam.objects.bulk_create(
+        [LoggedModelParam(logged_model=logged_model, key=k, value=v) for k, v in clean_params.items()]
+    )
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="logged_model.created",
+        obj=logged_model,
+        after={
+            "model_id": model_id,
+            "experiment_id": str(experiment.number),
+            "name": name,
+            "source_run_id": source_run.run_id if source_run else None,
+        },
+    )
     return logged_model
 
 
@@ -1011,13 +1290,21 @@ def logged_model_finalize(*, principal: Principal, logged_model, status: str):
     logged_model = _lock_logged_model(principal, logged_model)
     require_experiment(principal, logged_model.experiment, "edit", action="finalize the logged model")
     if status not in (LoggedModelStatus.READY, LoggedModelStatus.UPLOAD_FAILED):
-        raise InvalidParameter(f"Invalid status '{status}': use LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED.")
+        raise InvalidParameter(
+            f"Invalid status '{status}': use LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED."
+        )
     before = logged_model.status
     logged_model.status = status
     logged_model.last_updated_timestamp = now_ms()
     logged_model.save(update_fields=["status", "last_updated_timestamp"])
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="logged_model.finalized",
-                 obj=logged_model, before={"status": before}, after={"status": status})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="logged_model.finalized",
+        obj=logged_model,
+        before={"status": before},
+        after={"status": status},
+    )
     return logged_model
 
 
@@ -1032,8 +1319,13 @@ def logged_model_set_tags(*, principal: Principal, logged_model, tags: Any) -> N
         LoggedModelTag.objects.update_or_create(logged_model=logged_model, key=key, defaults={"value": value})
     logged_model.last_updated_timestamp = now_ms()
     logged_model.save(update_fields=["last_updated_timestamp"])
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="logged_model.tags_set",
-                 obj=logged_model, after={"tags": clean})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="logged_model.tags_set",
+        obj=logged_model,
+        after={"tags": clean},
+    )
 
 
 @transaction.atomic(durable=True)
@@ -1045,8 +1337,13 @@ def logged_model_delete_tag(*, principal: Principal, logged_model, key: str) -> 
     deleted = _delete_tag(LoggedModelTag.objects.filter(logged_model=logged_model), key)
     if not deleted:
         raise NotFound(f"No tag with key '{key}' on logged model '{logged_model.model_id}'.")
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action="logged_model.tag_deleted",
-                 obj=logged_model, before={"key": key})
+    audit.record(
+        tenant=principal.tenant,
+        actor=_actor(principal),
+        action="logged_model.tag_deleted",
+        obj=logged_model,
+        before={"key": key},
+    )
 
 
 # --- artifacts ---------------------------------------------------------------------------------------------------
@@ -1058,11 +1355,16 @@ def artifact_experiment(principal: Principal, path: str, level: str):
     from .models import Experiment
 
     first = path.split("/", 1)[0]
-    experiment = (Experiment.objects.filter(tenant=principal.tenant, number=int(first)).first()
-                  if ascii_digits(first) and len(first) < 19 else None)
+    experiment = (
+        Experiment.objects.filter(tenant=principal.tenant, number=int(first)).first()
+        if ascii_digits(first) and len(first) < 19
+        else None
+    )
     if experiment is None:
         raise NotFound(f"No artifact at '{path}'.")
-    require_experiment(principal, experiment, level, action="write artifacts" if level != "read" else "read artifacts")
+    require_experiment(
+        principal, experiment, level, action="write artifacts" if level != "read" else "read artifacts"
+    )
     return experiment
 
 
@@ -1082,26 +1384,36 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int):
         if not Blob.objects.filter(tenant=tenant, sha256=sha256).exists():
             used = Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
             if used + size > tenant.quota_storage_bytes:
-                raise QuotaExceeded(f"Storage quota of tenant '{tenant.slug}' exceeded "
-                                    f"({tenant.quota_storage_bytes} bytes).")
+                raise QuotaExceeded(
+                    f"Storage quota of tenant '{tenant.slug}' exceeded ({tenant.quota_storage_bytes} bytes)."
+                )
     blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=sha256, defaults={"size": size})
     entry = ArtifactEntry.objects.select_for_update().filter(tenant=tenant, path=path).first()
     created = False
     if entry is None:
         try:
             with transaction.atomic():
-                entry = ArtifactEntry.objects.create(tenant=tenant, path=path, blob=blob, sha256=sha256, size=size)
+                entry = ArtifactEntry.objects.create(
+                    tenant=tenant, path=path, blob=blob, sha256=sha256, size=size
+                )
                 created = True
-        except IntegrityError:  # a concurrent upload of the same path won; last writer wins, as on a file system
+        except (
+            IntegrityError
+        ):  # a concurrent upload of the same path won; last writer wins, as on a file system
             entry = ArtifactEntry.objects.select_for_update().get(tenant=tenant, path=path)
     before = None
     if not created:
         before = {"sha256": entry.sha256, "size": entry.size}
         entry.blob, entry.sha256, entry.size = blob, sha256, size
         entry.save(update_fields=["blob", "sha256", "size", "updated_at"])
-    audit.record(tenant=tenant, actor=_actor(principal), action="artifact.uploaded", obj=entry,
-                 before=before, after={"path": path, "sha256": sha256, "size": size,
-                                       "experiment_id": str(experiment.number)})
+    audit.record(
+        tenant=tenant,
+        actor=_actor(principal),
+        action="artifact.uploaded",
+        obj=entry,
+        before=before,
+        after={"path": path, "sha256": sha256, "size": size, "experiment_id": str(experiment.number)},
+    )
     return entry
 
 
@@ -1117,6 +1429,11 @@ def artifact_delete(*, principal: Principal, path: str) -> int:
     )
     count, _ = entries.delete()
     if count:
-        audit.record(tenant=principal.tenant, actor=_actor(principal), action="artifact.deleted",
-                     obj=principal.tenant, before={"path": path, "entries": count})
+        audit.record(
+            tenant=principal.tenant,
+            actor=_actor(principal),
+            action="artifact.deleted",
+            obj=principal.tenant,
+            before={"path": path, "entries": count},
+        )
     return count

@@ -19,8 +19,11 @@ class Command(ServiceCommand):
     def handle(self, *args, tenant, name, role, team, scopes, **options):
         tenant_obj = tenant_services.tenant_get(tenant)
         team_obj = tenant_services.team_get(tenant=tenant_obj, slug=team) if team else None
-        sa, secret = services.service_account_create(tenant=tenant_obj, name=name, role=role, team=team_obj,
-                                                     scopes=scopes)
-        self.stdout.write(f"Created service account '{sa.name}' ({sa.user.username}) in tenant '{tenant}' as {role}.")
+        sa, secret = services.service_account_create(
+            tenant=tenant_obj, name=name, role=role, team=team_obj, scopes=scopes
+        )
+        self.stdout.write(
+            f"Created service account '{sa.name}' ({sa.user.username}) in tenant '{tenant}' as {role}."
+        )
         self.stdout.write("Its token is shown once; store it now:")
         self.stdout.write(secret)

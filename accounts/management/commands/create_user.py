@@ -20,7 +20,11 @@ class Command(ServiceCommand):
     def handle(self, *args, username, tenant, role, teams, password, email, **options):
         tenant_obj = tenant_services.tenant_get(tenant)
         team_objs = [tenant_services.team_get(tenant=tenant_obj, slug=t) for t in teams]
-        user = services.user_create(username=username, tenant=tenant_obj, role=role, teams=team_objs,
-                                    password=password, email=email)
-        self.stdout.write(f"Created user '{user.username}' in tenant '{tenant}' as {role}"
-                          + (f", teams: {', '.join(teams)}" if teams else "") + ".")
+        user = services.user_create(
+            username=username, tenant=tenant_obj, role=role, teams=team_objs, password=password, email=email
+        )
+        self.stdout.write(
+            f"Created user '{user.username}' in tenant '{tenant}' as {role}"
+            + (f", teams: {', '.join(teams)}" if teams else "")
+            + "."
+        )

@@ -17,7 +17,9 @@ class Command(ServiceCommand):
         parser.add_argument("--tenant", required=True)
         parser.add_argument("--scopes", default=None, help="comma-separated: read,write,promote,admin")
         parser.add_argument("--name", default="")
-        parser.add_argument("--expires-days", type=int, default=None, help="default: MODELGATE_TOKEN_DEFAULT_DAYS")
+        parser.add_argument(
+            "--expires-days", type=int, default=None, help="default: MODELGATE_TOKEN_DEFAULT_DAYS"
+        )
 
     def handle(self, *args, username, tenant, scopes, name, expires_days, **options):
         tenant_obj = tenant_services.tenant_get(tenant)
@@ -29,8 +31,11 @@ class Command(ServiceCommand):
 
                 raise InvalidParameter("--expires-days must be a positive number of days.")
             expires_at = timezone.now() + timedelta(days=expires_days)
-        token, secret = services.token_issue(user=user, tenant=tenant_obj, scopes=scopes, name=name,
-                                             expires_at=expires_at)
-        self.stdout.write(f"Issued token {token.prefix}… for '{username}' in tenant '{tenant}', scopes "
-                          f"{','.join(token.scopes)}, expires {token.expires_at:%Y-%m-%d}. Shown once:")
+        token, secret = services.token_issue(
+            user=user, tenant=tenant_obj, scopes=scopes, name=name, expires_at=expires_at
+        )
+        self.stdout.write(
+            f"Issued token {token.prefix}… for '{username}' in tenant '{tenant}', scopes "
+            f"{','.join(token.scopes)}, expires {token.expires_at:%Y-%m-%d}. Shown once:"
+        )
         self.stdout.write(secret)

@@ -28,5 +28,6 @@ class ServiceCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except ModelgateError as exc:
-            raise CommandError(exc.message, returncode=2 if exc.code == "RESOURCE_DOES_NOT_EXIST" else 1) from exc
-
+            raise CommandError(
+                exc.message, returncode=2 if exc.code == "RESOURCE_DOES_NOT_EXIST" else 1
+            ) from exc
