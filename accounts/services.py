@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import AlreadyExists, InvalidParameter, NotFound
-from registry import audit
+from registry import events
 from tenants import services as tenant_services
 from tenants.models import Membership, Role, Team, Tenant
 
@@ -87,7 +87,7 @@ def user_create(
                 user.save()
         except IntegrityError as exc:
             raise AlreadyExists(f"User '{username}' already exists.") from exc
-        audit.record(
+        events.emit(
             tenant=tenant, actor=actor, action="user.created", obj=user, after={"username": username}
         )
     else:
@@ -119,7 +119,7 @@ def _token_issue(
         scopes=scopes,
         expires_at=expires_at,
     )
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=actor,
         action="token.issued",
@@ -166,7 +166,7 @@ def token_revoke(*, token: ApiToken, actor=None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(
+        events.emit(
             tenant=token.tenant,
             actor=actor,
             action="token.revoked",
@@ -206,7 +206,7 @@ def service_account_create(
             sa = ServiceAccount.objects.create(user=user, tenant=tenant, team=team, name=name, role=role)
     except IntegrityError as exc:
         raise AlreadyExists(f"Service account '{name}' already exists in tenant '{tenant.slug}'.") from exc
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=actor,
         action="service_account.created",

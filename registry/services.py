@@ -5,7 +5,7 @@ API, MLflow API, web and admin, gets the same answer), locks the parent Register
 changes, validates, writes with `update_fields`, appends the audit event last, and enqueues Celery work on commit.
 
 Locking order (fixed, to rule out deadlocks): Tenant row (only for the model quota) → RegisteredModel row →
-ModelVersion / alias rows → the audit chain head (taken by `audit.record`). Everything that changes a model's
+ModelVersion / alias rows → the audit chain head (taken by `events.emit`). Everything that changes a model's
 versions, stages or aliases holds the model row lock, which is what makes version numbers, "one Production after
 an archiving promotion" and alias preconditions race-free.
 
@@ -32,7 +32,7 @@ from config.validation import ascii_digits, check_text, is_storable
 from tenants.access import Principal
 from tenants.models import Role, Team, Tenant
 
-from . import audit
+from . import events
 from .models import (
     ModelAlias,
     ModelVersion,
@@ -259,7 +259,7 @@ def _audit(
     before: dict | None = None,
     after: dict | None = None,
 ) -> None:
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=principal.user if principal else None,
         action=action,
@@ -1068,7 +1068,7 @@ def registration_finalize(*, version_id: int) -> str | None:
         version.status_message = f"No files found at the source '{version.source}'."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
-        audit.record(
+        events.emit(
             tenant=tenant,
             actor=None,
             action="model_version.registration_failed",
@@ -1091,7 +1091,7 @@ def registration_finalize(*, version_id: int) -> str | None:
     version.status_message = ""
     version.last_updated_timestamp = ts
     version.save(update_fields=["manifest_sha256", "status", "status_message", "last_updated_timestamp"])
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=None,
         action="model_version.ready",

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from config.errors import AlreadyExists, InvalidParameter, NotFound
-from registry import audit
+from registry import events
 
 from .models import Membership, Role, Team, TeamMembership, Tenant, slug_validator
 
@@ -54,7 +54,7 @@ def tenant_create(
     from registry.tracking.services import experiment_create_default
 
     experiment_create_default(tenant=tenant)
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=actor,
         action="tenant.created",
@@ -73,7 +73,7 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor=None) -> Tenant:
     if before != status:
         tenant.status = status
         tenant.save(update_fields=["status"])
-        audit.record(
+        events.emit(
             tenant=tenant,
             actor=actor,
             action="tenant.status_changed",
@@ -121,7 +121,7 @@ def tenant_update(*, tenant: Tenant, actor=None, **changes: Any) -> Tenant:
     for field in before:
         setattr(tenant, field, cleaned[field])
     tenant.save(update_fields=list(before))
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=actor,
         action="tenant.updated",
@@ -143,7 +143,7 @@ def team_create(*, tenant: Tenant, slug: str, name: str = "", actor=None) -> Tea
             team = Team.objects.create(tenant=tenant, slug=slug, name=name or slug, group=group)
     except IntegrityError as exc:
         raise AlreadyExists(f"Team '{slug}' already exists in tenant '{tenant.slug}'.") from exc
-    audit.record(tenant=tenant, actor=actor, action="team.created", obj=team, after={"slug": slug})
+    events.emit(tenant=tenant, actor=actor, action="team.created", obj=team, after={"slug": slug})
     return team
 
 
@@ -158,7 +158,7 @@ def team_update(*, team: Team, name: str, actor=None) -> Team:
         before = team.name
         team.name = name
         team.save(update_fields=["name"])
-        audit.record(
+        events.emit(
             tenant=team.tenant,
             actor=actor,
             action="team.updated",
@@ -188,7 +188,7 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
         from accounts.models import ServiceAccount
 
         ServiceAccount.objects.filter(user=user, tenant=tenant).update(role=role)
-        audit.record(
+        events.emit(
             tenant=tenant,
             actor=actor,
             action="membership.role_changed",
@@ -197,7 +197,7 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
             after={"user": user.username, "role": role},
         )
     elif created:
-        audit.record(
+        events.emit(
             tenant=tenant,
             actor=actor,
             action="membership.created",
@@ -223,7 +223,7 @@ def _team_member_add(
     # The Django group backs guardian's team grants; keep it in step with the team membership.
     user.groups.add(team.group)
     if created:
-        audit.record(
+        events.emit(
             tenant=team.tenant,
             actor=actor,
             action="team.member_added",
@@ -234,7 +234,7 @@ def _team_member_add(
         before = tm.role
         tm.role = role
         tm.save(update_fields=["role"])
-        audit.record(
+        events.emit(
             tenant=team.tenant,
             actor=actor,
             action="team.member_role_changed",
@@ -257,7 +257,7 @@ def team_member_remove(*, team: Team, user, actor=None) -> None:
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
     user.groups.remove(team.group)
     if deleted:
-        audit.record(
+        events.emit(
             tenant=team.tenant,
             actor=actor,
             action="team.member_removed",
@@ -284,7 +284,7 @@ def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
         revoked_at=timezone.now()
     )
     # Recorded before the row goes so the event keeps its id; the row is already locked, so the order is safe.
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=actor,
         action="membership.removed",

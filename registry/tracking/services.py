@@ -6,7 +6,7 @@ registry's levels; runs and logged models inherit from their experiment), locks 
 with `update_fields` or bulk inserts, and appends the audit event last.
 
 Locking order (fixed): Tenant row (experiment numbers, storage quota) → Experiment row → Run / LoggedModel row →
-the audit chain head (taken by `audit.record`). Logging to a run locks the run row, which serialises concurrent
+the audit chain head (taken by `events.emit`). Logging to a run locks the run row, which serialises concurrent
 writers of that run so the LatestMetric rows and the "params are immutable" check are race-free; other runs are
 not blocked.
 
@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
 from config.validation import ascii_digits
-from registry import audit
+from registry import events
 from registry.permissions import grants_of, parse_grants, replace_grants, require
 from tenants.access import Principal
 from tenants.models import Tenant
@@ -325,7 +325,7 @@ def experiment_create_default(*, tenant: Tenant):
         },
     )
     if created:
-        audit.record(
+        events.emit(
             tenant=tenant,
             actor=None,
             action="experiment.created",
@@ -378,7 +378,7 @@ def experiment_create(
     if team is None and _actor(principal) is not None:
         # No team to own it: the creator gets manage (MLflow's rule), or they could not use their own experiment.
         replace_grants(experiment, [("user", principal.user, "manage")])
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=_actor(principal),
         action="experiment.created",
@@ -413,7 +413,7 @@ def experiment_rename(*, principal: Principal, experiment, new_name: str):
             experiment.save(update_fields=["name", "last_update_time"])
     except IntegrityError as exc:
         raise AlreadyExists(f"Experiment(name={new_name}) already exists.") from exc
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="experiment.renamed",
@@ -445,7 +445,7 @@ def _set_experiment_stage(principal: Principal, experiment, stage: str, action: 
     # As in MLflow: deleting an experiment deletes its runs; restoring restores them.
     runs = Run.objects.filter(experiment=experiment, lifecycle_stage=before)
     runs.update(lifecycle_stage=stage, deleted_time=ts if stage == "deleted" else None)
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action=f"experiment.{action}d",
@@ -476,7 +476,7 @@ def experiment_set_tag(*, principal: Principal, experiment, key: str, value: str
     key = validate_key(key)
     value = _string_value(value if value is not None else "", "value", MAX_EXPERIMENT_TAG_VAL_LENGTH)
     ExperimentTag.objects.update_or_create(experiment=experiment, key=key, defaults={"value": value})
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="experiment.tag_set",
@@ -494,7 +494,7 @@ def experiment_delete_tag(*, principal: Principal, experiment, key: str) -> None
     deleted = _delete_tag(ExperimentTag.objects.filter(experiment=experiment), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in experiment {experiment.number}.")
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="experiment.tag_deleted",
@@ -511,7 +511,7 @@ def experiment_set_grants(*, principal: Principal, experiment, grants: list[dict
     before = grants_of(experiment)
     replace_grants(experiment, parsed)
     after = grants_of(experiment)
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="experiment.grants_replaced",
@@ -608,7 +608,7 @@ def run_create(
         artifact_uri=run_artifact_uri(experiment, run_id),
     )
     RunTag.objects.bulk_create([RunTag(run=run, key=k, value=v) for k, v in clean_tags.items()])
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="run.created",
@@ -643,7 +643,7 @@ def run_update(
         RunTag.objects.update_or_create(run=run, key=RUN_NAME_TAG, defaults={"value": run.name})
     if fields:
         run.save(update_fields=fields)
-        audit.record(
+        events.emit(
             tenant=principal.tenant,
             actor=_actor(principal),
             action="run.updated",
@@ -666,7 +666,7 @@ def _set_run_stage(principal: Principal, run, stage: str, action: str):
         run.lifecycle_stage = stage
         run.deleted_time = now_ms() if stage == "deleted" else None
         run.save(update_fields=["lifecycle_stage", "deleted_time"])
-        audit.record(
+        events.emit(
             tenant=principal.tenant,
             actor=_actor(principal),
             action=f"run.{action}d",
@@ -858,7 +858,7 @@ def _log(
     if metrics:
         summary["metrics"] = len(metrics)
         summary["metric_keys"] = sorted({m.key for m in metrics})[:50]
-    audit.record(tenant=principal.tenant, actor=_actor(principal), action=action, obj=run, after=summary)
+    events.emit(tenant=principal.tenant, actor=_actor(principal), action=action, obj=run, after=summary)
 
 
 @transaction.atomic(durable=True)
@@ -893,7 +893,7 @@ def run_delete_tag(*, principal: Principal, run, key: str) -> None:
     deleted = _delete_tag(RunTag.objects.filter(run=run), key)
     if not deleted:
         raise NotFound(f"No tag with name: {key} in run with id {run.run_id}")
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="run.tag_deleted",
@@ -988,7 +988,7 @@ def run_log_outputs(*, principal: Principal, run, models: list[tuple[str, int]])
             if mid not in existing
         ]
     )
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="run.outputs_logged",
@@ -1201,7 +1201,7 @@ def run_log_inputs(*, principal: Principal, run, datasets: Any, models: Any = No
         ]
     if new_models:
         after["models"] = new_models
-    audit.record(
+    events.emit(
         tenant=principal.tenant, actor=_actor(principal), action="run.inputs_logged", obj=run, after=after
     )
 
@@ -1268,7 +1268,7 @@ def logged_model_create(
     LoggedModelParam.objects.bulk_create(
         [LoggedModelParam(logged_model=logged_model, key=k, value=v) for k, v in clean_params.items()]
     )
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="logged_model.created",
@@ -1297,7 +1297,7 @@ def logged_model_finalize(*, principal: Principal, logged_model, status: str):
     logged_model.status = status
     logged_model.last_updated_timestamp = now_ms()
     logged_model.save(update_fields=["status", "last_updated_timestamp"])
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="logged_model.finalized",
@@ -1319,7 +1319,7 @@ def logged_model_set_tags(*, principal: Principal, logged_model, tags: Any) -> N
         LoggedModelTag.objects.update_or_create(logged_model=logged_model, key=key, defaults={"value": value})
     logged_model.last_updated_timestamp = now_ms()
     logged_model.save(update_fields=["last_updated_timestamp"])
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="logged_model.tags_set",
@@ -1337,7 +1337,7 @@ def logged_model_delete_tag(*, principal: Principal, logged_model, key: str) -> 
     deleted = _delete_tag(LoggedModelTag.objects.filter(logged_model=logged_model), key)
     if not deleted:
         raise NotFound(f"No tag with key '{key}' on logged model '{logged_model.model_id}'.")
-    audit.record(
+    events.emit(
         tenant=principal.tenant,
         actor=_actor(principal),
         action="logged_model.tag_deleted",
@@ -1406,7 +1406,7 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int):
         before = {"sha256": entry.sha256, "size": entry.size}
         entry.blob, entry.sha256, entry.size = blob, sha256, size
         entry.save(update_fields=["blob", "sha256", "size", "updated_at"])
-    audit.record(
+    events.emit(
         tenant=tenant,
         actor=_actor(principal),
         action="artifact.uploaded",
@@ -1429,7 +1429,7 @@ def artifact_delete(*, principal: Principal, path: str) -> int:
     )
     count, _ = entries.delete()
     if count:
-        audit.record(
+        events.emit(
             tenant=principal.tenant,
             actor=_actor(principal),
             action="artifact.deleted",
