@@ -10,6 +10,8 @@ test:
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
 
 clean:
 	rm -rf var/test
