@@ -18,7 +18,7 @@ def me_payload(principal: Principal) -> dict:
         "teams": teams,
         "scopes": [s for s in SCOPES if s in principal.scopes],
         "is_service_account": user.is_service_account,
-        "is_platform_admin": bool(user.is_superuser),
+        "is_platform_admin": principal.platform_admin,
         "token": (
             {
                 "prefix": principal.token.prefix,

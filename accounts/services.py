@@ -87,9 +87,7 @@ def user_create(
                 user.save()
         except IntegrityError as exc:
             raise AlreadyExists(f"User '{username}' already exists.") from exc
-        events.emit(
-            tenant=tenant, actor=actor, action="user.created", obj=user, after={"username": username}
-        )
+        events.emit(tenant=tenant, actor=actor, action="user.created", obj=user, after={"username": username})
     else:
         if user.is_service_account:
             raise AlreadyExists(f"'{username}' is a service account.")

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import PermissionDenied
-from tenants.access import tenant_not_found
+from tenants.access import is_platform_admin, tenant_not_found
 from tenants.api import TenantAPIView
 from tenants.models import Membership, Tenant
 
@@ -78,11 +78,8 @@ class TenantListView(APIView):
         }
     )
     def get(self, request):
-        if (
-            not request.user.is_superuser
-            or isinstance(request.auth, ApiToken)
-            and "admin" not in request.auth.scopes
-        ):
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if not is_platform_admin(request.user, token):
             raise PermissionDenied("Only platform admins can list tenants.")
         return Response({"tenants": TenantOutput(Tenant.objects.order_by("slug"), many=True).data})
 

@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 HTTP_STATUS = {
     "INVALID_PARAMETER_VALUE": 400,
     "BAD_REQUEST": 400,
-    "RESOURCE_ALREADY_EXISTS": 400,  # MLflow's client branches on this code with a 400
+    # MLflow's client branches on this code with a 400; the native API answers 409 (`NATIVE_STATUS`).
+    "RESOURCE_ALREADY_EXISTS": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
     "TENANT_SUSPENDED": 403,
@@ -34,6 +35,11 @@ HTTP_STATUS = {
     "INTERNAL_ERROR": 500,
     "TEMPORARILY_UNAVAILABLE": 503,
 }
+
+
+# Where the native API's answer differs from MLflow's wire protocol (views of the MLflow-compatible API set
+# `mlflow_wire = True` and keep MLflow's statuses).
+NATIVE_STATUS = {"RESOURCE_ALREADY_EXISTS": 409}
 
 
 class ModelgateError(Exception):
@@ -115,7 +121,9 @@ def _flatten_validation(detail: Any, prefix: str = "") -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error becomes a JSON body with a stable `error_code`."""
     if isinstance(exc, ModelgateError):
-        response = Response(exc.as_dict(), status=exc.status)
+        mlflow_wire = getattr(context.get("view"), "mlflow_wire", False)
+        status = exc.status if mlflow_wire else NATIVE_STATUS.get(exc.code, exc.status)
+        response = Response(exc.as_dict(), status=status)
     elif isinstance(exc, drf_exceptions.ValidationError):
         response = error_response("INVALID_PARAMETER_VALUE", _flatten_validation(exc.detail), exc.detail)
     elif isinstance(exc, drf_exceptions.ParseError):

@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import MeView, TenantListView
 
-from . import health, views
+from . import health, openapi, views  # noqa: F401  (openapi registers the auth schemes)
 
 tenant_api_v1 = [
     path("me", MeView.as_view(), name="me"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from tenants.access import platform_admin_principal
 from tenants.admin import ServiceAdmin
 
 from . import services
@@ -17,7 +18,7 @@ from .models import ModelAlias, ModelVersion, ModelVersionFile, RegisteredModel,
 
 
 def _principal(request, tenant):
-    return services.admin_principal(user=request.user, tenant=tenant)
+    return platform_admin_principal(user=request.user, tenant=tenant)
 
 
 class PlatformAdminOnly:

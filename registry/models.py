@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from tenants.models import TenantOwnedQuerySet
+
 from .permissions_levels import LEVEL_PERMISSIONS
 
 
@@ -24,6 +26,8 @@ class RegisteredModel(models.Model):
     last_version = models.IntegerField(default=0)
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
+
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="registeredmodel_unique_name")]

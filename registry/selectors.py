@@ -25,7 +25,7 @@ from .models import (
     VersionStatus,
 )
 from .permissions import effective_level, readable, require
-from .services import STAGES, canonical_stage, parse_version_number
+from .validation import STAGES, canonical_stage, parse_version_number
 
 MODELS_MAX_RESULTS = 1000
 MODELS_DEFAULT_RESULTS = 100

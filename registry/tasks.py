@@ -6,7 +6,10 @@ import logging
 import time
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from .models import ModelVersion, VersionStatus
+from .services import REGISTER_TASK, registration_finalize
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ def ping(value: str = "pong") -> str:
 
 
 @shared_task(
-    name="modelgate.register_model_version",
+    name=REGISTER_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
@@ -34,10 +37,6 @@ def ping(value: str = "pong") -> str:
 def register_model_version(version_id: int) -> str | None:
     """Snapshot a pending version's files and mark it READY (or FAILED_REGISTRATION). Safe to run any number of
     times: `registration_finalize` guards on the status under the row locks."""
-    from django.db import close_old_connections
-
-    from .services import registration_finalize
-
     close_old_connections()  # a connection broken by a database restart would fail every retry otherwise
     return registration_finalize(version_id=version_id)
 
@@ -46,8 +45,6 @@ def register_model_version(version_id: int) -> str | None:
 def requeue_pending_registrations(older_than_seconds: int = 60) -> int:
     """Re-enqueue versions still PENDING_REGISTRATION after a while (their enqueue was lost, e.g. the broker was down
     at commit time). Harmless for versions whose task is merely slow: registration is idempotent."""
-    from .models import ModelVersion, VersionStatus
-
     cutoff = int((time.time() - older_than_seconds) * 1000)
     ids = list(
         ModelVersion.objects.filter(

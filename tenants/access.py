@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import HttpRequest
 
-from accounts.models import SCOPES, ApiToken
+from accounts.models import SCOPES, ApiToken, User
 from config.errors import NotFound, PermissionDenied, TenantSuspended, Unauthenticated
 from config.validation import is_storable
 
@@ -17,7 +18,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 @dataclass
 class Principal:
-    user: object
+    user: User
     tenant: Tenant
     role: str
     scopes: frozenset[str]
@@ -43,12 +44,49 @@ class Principal:
             return None
         return Team.objects.filter(pk__in=self.team_ids, tenant=self.tenant).order_by("slug").first()
 
+    def require_contributor(self, action: str) -> None:
+        """Creating something new in the tenant (a model, an experiment): members and admins, with the `write`
+        scope. Viewers only read."""
+        if self.is_viewer:
+            raise PermissionDenied(f"Permission denied to {action}: viewers only read.")
+        self.require_scope("write")
+
     def has_scope(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
 
     def require_scope(self, scope: str) -> None:
         if not self.has_scope(scope):
             raise PermissionDenied(f"This token lacks the '{scope}' scope.")
+
+
+def is_platform_admin(user: Any, token: ApiToken | None) -> bool:
+    """The one rule for platform-admin power (every tenant, suspended ones read-only, the tenant list, the Django
+    admin): an active superuser signed in with a session. Never through an API token: a token belongs to one tenant
+    and carries only that tenant's role, so a leaked token can never reach across tenants."""
+    return token is None and bool(getattr(user, "is_active", False) and getattr(user, "is_superuser", False))
+
+
+def team_ids_in(user: Any, tenant: Tenant) -> frozenset[int]:
+    """The user's teams in one tenant."""
+    return frozenset(
+        TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
+    )
+
+
+def platform_admin_principal(*, user: Any, tenant: Tenant) -> Principal:
+    """A tenant-admin principal for a platform admin acting through the Django admin: full scopes, no token.
+    Refused to anyone else, for whom it would be an escalation."""
+    if not is_platform_admin(user, None):
+        raise PermissionDenied("Only platform admins act on the registry through the admin.")
+    return Principal(
+        user=user,
+        tenant=tenant,
+        role=Role.ADMIN,
+        scopes=frozenset(SCOPES),
+        token=None,
+        team_ids=team_ids_in(user, tenant),
+        platform_admin=True,
+    )
 
 
 def tenant_not_found(slug: str | None) -> NotFound:
@@ -69,7 +107,7 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
     if token is not None and token.tenant_id != tenant.pk:
         raise tenant_not_found(slug)
     membership = Membership.objects.filter(tenant=tenant, user=user).only("role").first()
-    platform_admin = bool(user.is_superuser) and token is None
+    platform_admin = is_platform_admin(user, token)
     if membership is None and not platform_admin:
         raise tenant_not_found(slug)
     role = membership.role if membership else Role.ADMIN
@@ -83,9 +121,7 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
     scopes = frozenset(token.scopes) if token is not None else frozenset(SCOPES)
     if role == Role.VIEWER:
         scopes = scopes & {"read"}  # a viewer's token can never write, whatever it was issued with
-    team_ids = frozenset(
-        TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
-    )
+    team_ids = team_ids_in(user, tenant)
     return Principal(
         user=user,
         tenant=tenant,

@@ -16,6 +16,13 @@ def default_protected_aliases() -> list[str]:
     return list(settings.MODELGATE["PROTECTED_ALIASES"])
 
 
+class TenantOwnedQuerySet(models.QuerySet):
+    """The queryset of every tenant-owned model: every query starts from `for_tenant()`."""
+
+    def for_tenant(self, tenant: Tenant | int) -> TenantOwnedQuerySet:
+        return self.filter(tenant=tenant)
+
+
 class TenantQuerySet(models.QuerySet):
     def active(self) -> TenantQuerySet:
         return self.filter(status=Tenant.Status.ACTIVE)

@@ -12,7 +12,8 @@ import pytest
 
 from accounts.models import SCOPES
 from registry import services as registry_services
-from registry.models import ModelVersion, VersionStatus
+from config.errors import Conflict
+from registry.models import ModelVersion, RegisteredModel, VersionStatus
 from registry.tracking.models import ArtifactEntry, Blob, Experiment, Run
 from tenants.access import Principal
 from tenants.models import Membership, TeamMembership
@@ -159,7 +160,7 @@ def test_it_creates_a_model_owned_by_the_callers_team(owner_api):
 
 def test_it_refuses_a_duplicate_model_name(owner_api, churn):
     res = owner_api.post(f"{BASE}/models/", {"name": "churn"}, format="json")
-    assert res.status_code == 400
+    assert res.status_code == 409
     assert error_code(res) == "RESOURCE_ALREADY_EXISTS"
 
 
@@ -270,7 +271,7 @@ def test_it_updates_renames_and_deletes_a_model(owner_api, churn):
 def test_rename_onto_an_existing_name_is_refused(owner_api, churn):
     assert owner_api.post(f"{BASE}/models/", {"name": "other"}, format="json").status_code == 201
     res = owner_api.post(f"{BASE}/models/churn/rename", {"new_name": "other"}, format="json")
-    assert res.status_code == 400
+    assert res.status_code == 409
     assert error_code(res) == "RESOURCE_ALREADY_EXISTS"
 
 
@@ -698,3 +699,38 @@ def test_an_anonymous_caller_is_unauthenticated(churn):
     res = client_for(None).get(f"{BASE}/models/churn")
     assert res.status_code == 401
     assert error_code(res) == "UNAUTHENTICATED"
+
+
+def test_a_stale_etag_is_refused_under_the_lock_even_when_the_change_lands_after_the_read(
+    owner, tenant, churn
+):
+    """The full ETag is compared by the service under the model's row lock: a change committed between the view's
+    read and the service's lock is still a 409 (the view alone could not see it)."""
+    model = RegisteredModel.objects.get(tenant=tenant, name="churn")
+    version = model.versions.get(version=3)
+    stale = version.last_updated_timestamp
+    principal = principal_of(owner, tenant)
+    registry_services.model_version_update(principal=principal, version=version, description="moved on")
+    with pytest.raises(Conflict):
+        registry_services.model_version_transition_stage(
+            principal=principal, version=version, stage="Staging", expected_last_updated_timestamp=stale
+        )
+    version.refresh_from_db()
+    assert version.stage == "None"
+    registry_services.model_version_transition_stage(
+        principal=principal,
+        version=version,
+        stage="Staging",
+        expected_last_updated_timestamp=version.last_updated_timestamp,
+    )
+
+
+def test_re_applying_an_ownership_tag_with_its_value_needs_only_edit(owner, tenant, churn):
+    """Training scripts re-apply their tags every run with tokens lacking the admin scope."""
+    api = client_for(issue(owner, tenant, ["read", "write"]))
+    url = f"{BASE}/models/churn/tags/owner_team"
+    res = api.put(url, {"value": "alpha"}, format="json")
+    assert res.status_code in (200, 204), res.content
+    res = api.put(url, {"value": "beta"}, format="json")
+    assert res.status_code == 403 and error_code(res) == "PERMISSION_DENIED"
+    assert RegisteredModel.objects.get(tenant=tenant, name="churn").owner_team.slug == "alpha"

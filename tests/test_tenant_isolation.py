@@ -214,3 +214,15 @@ def test_nobody_else_lists_tenants(request, tenant, who):
 
 def test_the_tenant_list_needs_credentials(db):
     assert APIClient().get("/api/v1/tenants/").status_code == 401
+
+
+def test_a_superusers_token_carries_no_platform_admin_power(tenant, other_tenant):
+    """One rule: platform-admin power comes from a signed-in session, never from an API token (a token belongs
+    to one tenant), whatever its scopes."""
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
+    tenant_services.membership_set(tenant=tenant, user=root, role="admin")
+    api = client_for(issue(root, tenant, ["read", "write", "promote", "admin"]))
+    res = api.get("/api/v1/tenants/")
+    assert res.status_code == 403 and res.json()["error_code"] == "PERMISSION_DENIED"
+    assert api.get("/t/acme/api/v1/me").json()["is_platform_admin"] is False
+    assert api.get("/t/globex/api/v1/me").status_code == 404

@@ -9,12 +9,13 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from registry.models import ModelVersion, RegisteredModel, Stage
+from registry.validation import find_stage
 
 
 def _canonical_stage(value: str) -> str:
-    for stage in Stage.values:
-        if stage.lower() == value.strip().lower():
-            return stage
+    stage = find_stage(value)
+    if stage is not None:
+        return stage
     # The client's text goes in `params`, never into the message itself: django-filter formats the message with
     # `%`, so a '%' in the input would break it (TypeError, a 500).
     raise forms.ValidationError(

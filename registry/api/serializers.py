@@ -9,17 +9,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.openapi import ErrorOutput  # noqa: F401  (re-exported for older imports)
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.permissions_levels import LEVELS
-
-
-class ErrorOutput(serializers.Serializer):
-    """Every error: a stable code and a human message."""
-
-    error_code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField(required=False)
-
+from registry.validation import find_stage
 
 # --- fields -----------------------------------------------------------------------------------------------------
 
@@ -31,11 +24,7 @@ class StageField(serializers.ChoiceField):
         super().__init__(choices=Stage.values, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        if isinstance(data, str):
-            for stage in Stage.values:
-                if stage.lower() == data.strip().lower():
-                    return stage
-        return super().to_internal_value(data)
+        return find_stage(data) or super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -43,14 +32,6 @@ class StageField(serializers.ChoiceField):
 )
 class ExpectedStageField(StageField):
     """Same values as `stage`; its own schema so the enum is not named twice."""
-
-
-def canonical_stage(value: str) -> str | None:
-    """The canonical spelling of a stage name, or None if it is not one."""
-    for stage in Stage.values:
-        if stage.lower() == value.strip().lower():
-            return stage
-    return None
 
 
 @extend_schema_field(
@@ -288,6 +269,5 @@ __all__ = [
     "TagOutput",
     "VersionCreateInput",
     "VersionOutput",
-    "canonical_stage",
     "version_etag",
 ]

@@ -12,27 +12,25 @@ from typing import Any
 from django.http import HttpRequest
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
 from config.errors import Conflict, InvalidParameter
+from config.openapi import ALREADY_EXISTS, CONFLICT, ERRORS, errors
 from config.pagination import Pagination
 from config.validation import ascii_digits
 from registry import permissions, selectors, services
 from registry.models import ModelVersion, RegisteredModel, Stage
+from registry.validation import find_stage
 from tenants.api import TenantAPIView
 
-from . import (
-    filters,
-    schema,  # noqa: F401  (registers the authentication schemes with drf-spectacular)
-)
+from . import filters
 from . import selectors as api_selectors
 from .serializers import (
     AliasOutput,
     AliasSetInput,
     DescriptionInput,
-    ErrorOutput,
     GrantsDocument,
     GrantSerializer,
     ModelCreateInput,
@@ -46,17 +44,10 @@ from .serializers import (
     TagOutput,
     VersionCreateInput,
     VersionOutput,
-    canonical_stage,
     version_etag,
 )
 
 TAG = "registry"
-ERRORS = {
-    400: OpenApiResponse(ErrorOutput, description="INVALID_PARAMETER_VALUE"),
-    403: OpenApiResponse(ErrorOutput, description="PERMISSION_DENIED"),
-    404: OpenApiResponse(ErrorOutput, description="RESOURCE_DOES_NOT_EXIST (missing, or not yours)"),
-}
-CONFLICT = {409: OpenApiResponse(ErrorOutput, description="CONFLICT: a precondition is stale")}
 IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
@@ -65,13 +56,6 @@ IF_MATCH = OpenApiParameter(
     description="Precondition: the ETag from GET (or, for stages, a stage name; for aliases, a version number). "
     "Stale → 409 CONFLICT.",
 )
-
-
-def _errors(*extra: dict) -> dict:
-    merged = dict(ERRORS)
-    for item in extra:
-        merged.update(item)
-    return merged
 
 
 def _validated(serializer_class, data: Any) -> dict[str, Any]:
@@ -143,7 +127,7 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
         operation_id="models_create",
         request=ModelCreateInput,
         description="Create a model, owned by `owner_team` or by your team.",
-        responses={201: ModelDetailOutput, **ERRORS},
+        responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS)},
     )
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)
@@ -196,7 +180,7 @@ class ModelRenameView(TenantAPIView):
         tags=[TAG],
         operation_id="models_rename",
         request=RenameInput,
-        responses={200: ModelDetailOutput, **ERRORS},
+        responses={200: ModelDetailOutput, **errors(ALREADY_EXISTS)},
     )
     def post(self, request, tenant: str, name: str):
         data = _validated(RenameInput, request.data)
@@ -388,25 +372,30 @@ class VersionStageView(TenantAPIView):
         operation_id="models_versions_stage",
         request=StageTransitionInput,
         parameters=[IF_MATCH],
-        responses={200: VersionOutput, **_errors(CONFLICT)},
+        responses={200: VersionOutput, **errors(CONFLICT)},
     )
     def post(self, request, tenant: str, name: str, version: int):
         data = _validated(StageTransitionInput, request.data)
         mv = selectors.version_get(self.principal, name, version)
         expected = data.get("expected_stage")
+        expected_updated: int | None = None
         header = _if_match(request)
         if header is not None and header != "*":
             if ":" in header:
-                # A full ETag: anything about the version changed since it was read is a conflict. The stage part
-                # also goes to the service, which re-checks it under the model's lock (the race-free part).
-                if f'"{header}"' != version_etag(mv):
+                # A full ETag ("version:stage:last_updated"): anything about the version changed since it was read
+                # is a conflict. Both parts go to the service, which compares them under the model's row lock
+                # (comparing here, before the lock, would let a concurrent change slip in between).
+                number, _, rest = header.partition(":")
+                header_stage_text, _, updated = rest.partition(":")
+                header_stage = find_stage(header_stage_text)
+                if number != str(mv.version) or header_stage is None or not ascii_digits(updated):
                     raise Conflict(
                         f"Version {mv.version} of '{mv.model.name}' changed since it was read "
                         f"(If-Match {header!r}, now {version_etag(mv)})."
                     )
-                header_stage = header.split(":")[1]
+                expected_updated = int(updated)
             else:
-                header_stage = canonical_stage(header)
+                header_stage = find_stage(header)
                 if header_stage is None:
                     raise InvalidParameter(
                         f"If-Match {header!r} is neither this version's ETag nor a stage name."
@@ -420,6 +409,7 @@ class VersionStageView(TenantAPIView):
             stage=data["stage"],
             archive_existing_versions=data["archive_existing_versions"],
             expected_stage=expected,
+            expected_last_updated_timestamp=expected_updated,
             comment=data.get("comment", ""),
         )
         return _version_response(mv)
@@ -466,7 +456,7 @@ class AliasView(TenantAPIView):
         operation_id="models_aliases_set",
         request=AliasSetInput,
         parameters=[IF_MATCH],
-        responses={200: AliasOutput, **_errors(CONFLICT)},
+        responses={200: AliasOutput, **errors(CONFLICT)},
     )
     def put(self, request, tenant: str, name: str, alias: str):
         data = _validated(AliasSetInput, request.data)
@@ -484,7 +474,7 @@ class AliasView(TenantAPIView):
         tags=[TAG],
         operation_id="models_aliases_delete",
         parameters=[IF_MATCH],
-        responses={204: None, **_errors(CONFLICT)},
+        responses={204: None, **errors(CONFLICT)},
     )
     def delete(self, request, tenant: str, name: str, alias: str):
         model = selectors.model_get(self.principal, name)
@@ -526,7 +516,7 @@ class ResolveView(TenantAPIView):
                 raise InvalidParameter(f"Invalid version {given['version']!r}: expected a positive integer.")
             kwargs["version"] = int(given["version"])
         elif "stage" in given:
-            stage = canonical_stage(given["stage"])
+            stage = find_stage(given["stage"])
             if stage is None:
                 raise InvalidParameter(
                     f"Unknown stage {given['stage']!r}: use one of {', '.join(Stage.values)}."

@@ -163,6 +163,7 @@ class MlflowJSONParser(JSONParser):
 
 class MlflowApiView(TenantAPIView):
     parser_classes = [MlflowJSONParser]
+    mlflow_wire = True  # MLflow's error statuses (RESOURCE_ALREADY_EXISTS is a 400 there)
     version = "2.0"
     schema = None  # MLflow's API is documented by MLflow; the OpenAPI schema covers the native API
 

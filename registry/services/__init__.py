@@ -1,0 +1,81 @@
+"""Writes for the model registry: registered models, versions, stages, aliases, tags, ownership and grants; the
+worker's side of registration. One module per concern; every public name is re-exported here, so callers write
+`from registry import services` and `services.alias_set(...)`.
+
+Every public function is one durable transaction that checks the caller's permission itself (so every route, native
+API, MLflow API, web and admin, gets the same answer), locks the parent RegisteredModel row first, then what it
+changes, validates, writes with `update_fields`, and ends with `registry.events.emit(...)` (the audit event, outbox
+rows, and the Celery work scheduled on commit).
+
+Locking order (fixed, to rule out deadlocks): Tenant row (only for the model quota) → RegisteredModel row →
+ModelVersion / alias rows → the audit chain head (taken by `events.emit`). Everything that changes a model's
+versions, stages or aliases holds the model row lock, which is what makes version numbers, "one Production after
+an archiving promotion" and alias preconditions race-free."""
+
+from __future__ import annotations
+
+from registry.validation import (
+    OWNER_TEAM_TAG,
+    STAGES,
+    canonical_stage,
+    is_ownership_tag,
+    is_protected_alias,
+    parse_version_number,
+    validate_alias,
+    validate_model_name,
+    validate_tag,
+)
+
+from .aliases import alias_delete, alias_set
+from .models import (
+    registered_model_create,
+    registered_model_delete,
+    registered_model_delete_tag,
+    registered_model_rename,
+    registered_model_set_grants,
+    registered_model_set_owner,
+    registered_model_set_tag,
+    registered_model_update,
+)
+from .registration import REGISTER_TASK, enqueue_registration, manifest_sha256, registration_finalize
+from .stages import model_version_transition_stage, stage_level
+from .versions import (
+    model_version_create,
+    model_version_delete,
+    model_version_delete_tag,
+    model_version_set_tag,
+    model_version_update,
+)
+
+__all__ = [
+    "REGISTER_TASK",
+    "OWNER_TEAM_TAG",
+    "STAGES",
+    "alias_delete",
+    "alias_set",
+    "canonical_stage",
+    "enqueue_registration",
+    "is_ownership_tag",
+    "is_protected_alias",
+    "manifest_sha256",
+    "model_version_create",
+    "model_version_delete",
+    "model_version_delete_tag",
+    "model_version_set_tag",
+    "model_version_transition_stage",
+    "model_version_update",
+    "parse_version_number",
+    "registered_model_create",
+    "registered_model_delete",
+    "registered_model_delete_tag",
+    "registered_model_rename",
+    "registered_model_set_grants",
+    "registered_model_set_owner",
+    "registered_model_set_tag",
+    "registered_model_update",
+    "registration_finalize",
+    "stage_level",
+    "validate_alias",
+    "validate_model_name",
+    "validate_tag",
+]

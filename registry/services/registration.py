@@ -1,0 +1,131 @@
+"""Registration, the worker's side: snapshot a pending version's files into its immutable manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from config.celery_app import app as celery_app
+from registry import events
+from registry.models import (
+    ModelVersion,
+    ModelVersionFile,
+    RegisteredModel,
+    VersionStatus,
+)
+from registry.tracking.models import ArtifactEntry
+from registry.validation import (
+    now_ms,
+)
+
+logger = logging.getLogger(__name__)
+
+REGISTER_TASK = "modelgate.register_model_version"
+
+
+def manifest_sha256(files: Iterable[tuple[str, int, str]]) -> str:
+    """SHA-256 over the canonical manifest: `[[path, size, sha256], …]` sorted by path, compact JSON."""
+    rows = sorted([str(p), int(s), str(h)] for p, s, h in files)
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def enqueue_registration(version_id: int) -> None:
+    """Publish the registration task (by name: services never import tasks, which import services). A broker that
+    is down leaves the version PENDING_REGISTRATION: `requeue_pending_registrations` (beat) picks it up later."""
+    try:
+        celery_app.send_task(REGISTER_TASK, args=[version_id])
+    except Exception:  # any publishing failure; the periodic re-enqueue recovers the version
+        logger.exception("could not enqueue registration of model version %s", version_id)
+
+
+@transaction.atomic(durable=True)
+def registration_finalize(*, version_id: int) -> str | None:
+    """Snapshot the source's files into the version's manifest and mark it READY (FAILED_REGISTRATION when there is
+    nothing to snapshot). Returns the resulting status, or None when the version is gone.
+
+    Idempotent: the status guard runs under the model and version row locks, so a second run (a duplicate
+    delivery, or a redelivery after a worker died mid-way, whose uncommitted work PostgreSQL rolled back) finds
+    the version no longer PENDING and changes nothing. Blobs are content-addressed and immutable, so the snapshot is
+    rows pointing at them: later writes to the run's artifacts replace ArtifactEntry rows, never these."""
+    row = ModelVersion.objects.filter(pk=version_id).values("model_id").first()
+    if row is None:
+        return None
+    model = (
+        RegisteredModel.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk=row["model_id"])
+        .first()
+    )
+    version = ModelVersion.objects.select_for_update().filter(pk=version_id).first()
+    if model is None or version is None:
+        return None
+    if version.status != VersionStatus.PENDING_REGISTRATION:
+        return version.status
+    tenant = model.tenant
+    prefix = version.source_path.rstrip("/")
+    entries = (
+        list(
+            ArtifactEntry.objects.filter(tenant=tenant, path__startswith=prefix + "/").values_list(
+                "path", "blob_id", "sha256", "size"
+            )
+        )
+        if prefix
+        else []
+    )
+    if not entries and prefix:
+        single = (
+            ArtifactEntry.objects.filter(tenant=tenant, path=prefix)
+            .values_list("path", "blob_id", "sha256", "size")
+            .first()
+        )
+        if single is not None:  # the source names one file: it becomes the snapshot's only file
+            entries = [single]
+            prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+    ts = now_ms()
+    if not entries:
+        version.status = VersionStatus.FAILED_REGISTRATION
+        version.status_message = f"No files found at the source '{version.source}'."
+        version.last_updated_timestamp = ts
+        version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
+        events.emit(
+            tenant=tenant,
+            actor=None,
+            action="model_version.registration_failed",
+            obj=version,
+            model_id=model.pk,
+            version=version.version,
+            after={"status": version.status, "status_message": version.status_message},
+        )
+        return version.status
+    strip = len(prefix) + 1 if prefix else 0
+    files = [
+        ModelVersionFile(version=version, path=path[strip:], blob_id=blob_id, sha256=sha, size=size)
+        for path, blob_id, sha, size in entries
+    ]
+    # A killed earlier attempt never committed, but clear defensively so the manifest is exactly this snapshot.
+    ModelVersionFile.objects.filter(version=version).delete()
+    ModelVersionFile.objects.bulk_create(files)
+    version.manifest_sha256 = manifest_sha256((f.path, f.size, f.sha256) for f in files)
+    version.status = VersionStatus.READY
+    version.status_message = ""
+    version.last_updated_timestamp = ts
+    version.save(update_fields=["manifest_sha256", "status", "status_message", "last_updated_timestamp"])
+    events.emit(
+        tenant=tenant,
+        actor=None,
+        action="model_version.ready",
+        obj=version,
+        model_id=model.pk,
+        version=version.version,
+        after={
+            "status": version.status,
+            "manifest_sha256": version.manifest_sha256,
+            "files": len(files),
+            "bytes": sum(f.size for f in files),
+        },
+    )
+    return version.status

@@ -1,0 +1,109 @@
+"""Where a new version's files come from: a version's `source` mapped to a tenant-relative artifact path and its
+provenance (run, logged model), all in the caller's tenant."""
+
+from __future__ import annotations
+
+import logging
+
+from config.errors import InvalidParameter
+from config.validation import ascii_digits, is_storable
+from registry.permissions import allows
+from tenants.access import Principal
+
+logger = logging.getLogger(__name__)
+
+
+def _artifact_path_from_uri(uri: str) -> str | None:
+    """`mlflow-artifacts:/1/abc/artifacts` → `1/abc/artifacts`; a URI with a host or another scheme → None."""
+    prefix = "mlflow-artifacts:"
+    if not uri.startswith(prefix):
+        return None
+    rest = uri[len(prefix) :]
+    if rest.startswith("//"):
+        return None  # `mlflow-artifacts://host/…` points at another server
+    return rest.lstrip("/")
+
+
+def _clean_relative_path(path: str) -> str | None:
+    path = path.strip("/")
+    if "\x00" in path or len(path) > 1024 or "\\" in path:
+        return None
+    parts = path.split("/") if path else []
+    if any(p in ("", ".", "..") for p in parts):
+        return None
+    return path
+
+
+def resolve_source(principal: Principal, source: str, run_id: str | None, model_id: str | None):
+    """Map a version's source to a tenant-relative artifact path and its provenance (run, logged model).
+
+    Everything is looked up in the caller's tenant and must be readable by the caller; anything else (another
+    tenant's object, a foreign scheme, a path escaping the tree) is the same 400, so nothing leaks."""
+    from registry.tracking.models import Experiment, LoggedModel, LoggedModelStatus, Run
+
+    tenant = principal.tenant
+    bad = InvalidParameter(
+        f"Invalid model version source: '{source}'. Use models:/m-<id>, runs:/<run_id>/<path> "
+        f"or mlflow-artifacts:/<path> of an artifact in this tenant."
+    )
+
+    def readable_experiment(experiment) -> bool:
+        return allows(principal, experiment, "read")
+
+    run = None
+    logged_model = None
+    if source.startswith("models:/m-"):
+        mid = source[len("models:/") :].strip("/")
+        if model_id and str(model_id) != mid:
+            raise InvalidParameter(f"'model_id' {model_id} does not match the source '{source}'.")
+        logged_model = (
+            LoggedModel.objects.select_related("experiment", "source_run")
+            .filter(tenant=tenant, model_id=mid)
+            .first()
+        )
+        if logged_model is None or not readable_experiment(logged_model.experiment):
+            raise bad
+        if logged_model.status == LoggedModelStatus.UPLOAD_FAILED:
+            raise InvalidParameter(f"Logged model '{mid}' failed to upload; it cannot be registered.")
+        source_path = _artifact_path_from_uri(logged_model.artifact_uri)
+        if source_path is None:
+            raise bad
+        run = logged_model.source_run
+    elif source.startswith("runs:/"):
+        rest = source[len("runs:/") :].lstrip("/")
+        rid, _, sub = rest.partition("/")
+        run = Run.objects.select_related("experiment").filter(tenant=tenant, run_id=rid).first()
+        sub_path = _clean_relative_path(sub)
+        if run is None or sub_path is None or not readable_experiment(run.experiment):
+            raise bad
+        root = _artifact_path_from_uri(run.artifact_uri)
+        if root is None:
+            raise bad
+        source_path = f"{root}/{sub_path}" if sub_path else root
+    elif source.startswith("mlflow-artifacts:"):
+        path = _artifact_path_from_uri(source)
+        source_path = _clean_relative_path(path) if path is not None else None
+        if not source_path:
+            raise bad
+        # The tree's first segment is the experiment number: the caller must be able to read that experiment.
+        first = source_path.split("/", 1)[0]
+        experiment = (
+            Experiment.objects.filter(tenant=tenant, number=int(first)).first()
+            if ascii_digits(first) and len(first) < 19
+            else None
+        )
+        if experiment is None or not readable_experiment(experiment):
+            raise bad
+    else:
+        raise bad
+
+    if run_id:
+        given = (
+            Run.objects.filter(tenant=tenant, run_id=str(run_id)).first()
+            if is_storable(str(run_id))
+            else None
+        )
+        if given is None:
+            raise InvalidParameter(f"Run with id={run_id} not found")
+        run = given
+    return source_path.rstrip("/"), run, logged_model

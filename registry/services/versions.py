@@ -1,0 +1,200 @@
+"""Model versions: create (the worker finishes registration), describe, delete, tags."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from config.errors import InvalidParameter, NotFound
+from config.validation import check_text
+from registry.models import (
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    VersionStatus,
+)
+from registry.permissions import require
+from registry.validation import (
+    clean_description,
+    is_ownership_tag,
+    now_ms,
+    validate_tag,
+)
+from tenants.access import Principal
+
+from ._common import (
+    actor_label,
+    emit_model_event,
+    lock_model,
+    lock_version,
+    touch,
+    version_snapshot,
+)
+from .registration import enqueue_registration
+from .sources import resolve_source
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic(durable=True)
+def model_version_create(
+    *,
+    principal: Principal,
+    model: RegisteredModel,
+    source: str,
+    run_id: str | None = None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    run_link: str = "",
+    model_id: str | None = None,
+) -> ModelVersion:
+    if not isinstance(source, str) or not source:
+        raise InvalidParameter("Missing value for required parameter 'source'.")
+    if len(source) > 1000:
+        raise InvalidParameter("'source' is longer than 1000 characters.")
+    check_text(source, "source")
+    run_link = check_text(str(run_link or ""), "run_link")
+    description = clean_description(description)
+    clean_tags = dict(validate_tag(k, v) for k, v in (tags or {}).items())
+    # Parent row first: the version counter lives on it, so numbers are allocated one at a time, never reused.
+    model = lock_model(principal, model)
+    require(principal, model, "edit", action="create a model version")
+    source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
+    ts = now_ms()
+    model.last_version += 1
+    model.last_updated_timestamp = ts
+    model.save(update_fields=["last_version", "last_updated_timestamp"])
+    version = ModelVersion.objects.create(
+        model=model,
+        version=model.last_version,
+        status=VersionStatus.PENDING_REGISTRATION,
+        description=description,
+        source=source,
+        source_path=source_path,
+        run_id=run.run_id if run is not None else "",
+        source_run=run,
+        logged_model=logged_model,
+        run_link=str(run_link or "")[:1000],
+        created_by=principal.user if getattr(principal.user, "pk", None) else None,
+        user_label=actor_label(principal),
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
+    )
+    ModelVersionTag.objects.bulk_create(
+        [ModelVersionTag(version=version, key=k, value=v) for k, v in clean_tags.items()]
+    )
+    emit_model_event(
+        principal,
+        action="model_version.created",
+        obj=version,
+        model=model,
+        version=version.version,
+        after={
+            "version": version.version,
+            "source": source,
+            "source_path": source_path,
+            "run_id": version.run_id,
+            "status": version.status,
+        },
+        after_commit=partial(enqueue_registration, version.pk),
+    )
+    return version
+
+
+@transaction.atomic(durable=True)
+def model_version_update(*, principal: Principal, version: ModelVersion, description: str) -> ModelVersion:
+    model, version = lock_version(principal, version)
+    require(principal, model, "edit", action="update the model version")
+    description = clean_description(description)
+    before = version.description
+    version.description = description
+    version.last_updated_timestamp = now_ms()
+    version.save(update_fields=["description", "last_updated_timestamp"])
+    emit_model_event(
+        principal,
+        action="model_version.updated",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"description": before},
+        after={"description": description},
+    )
+    return version
+
+
+@transaction.atomic(durable=True)
+def model_version_delete(*, principal: Principal, version: ModelVersion) -> None:
+    model, version = lock_version(principal, version)
+    require(principal, model, "manage", action="delete the model version")
+    aliases = list(ModelAlias.objects.filter(version=version).values_list("alias", flat=True))
+    emit_model_event(
+        principal,
+        action="model_version.deleted",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={
+            **version_snapshot(version),
+            "aliases": sorted(aliases),
+            "manifest_sha256": version.manifest_sha256,
+        },
+    )
+    version.delete()  # cascades to its tags, files and aliases; the model's counter never goes back
+    touch(model)
+
+
+@transaction.atomic(durable=True)
+def model_version_set_tag(*, principal: Principal, version: ModelVersion, key: str, value: str) -> None:
+    key, value = validate_tag(key, value)
+    model, version = lock_version(principal, version)
+    tag = ModelVersionTag.objects.filter(version=version, key=key).first()
+    unchanged_ownership = is_ownership_tag(key) and tag is not None and tag.value == value
+    # Re-applying an ownership tag with its current value changes nothing: edit is enough (see the model's tags).
+    level = "manage" if is_ownership_tag(key) and not unchanged_ownership else "edit"
+    require(principal, model, level, action=f"set tag '{key}'")
+    if unchanged_ownership:
+        return
+    before = tag.value if tag else None
+    if tag is None:
+        ModelVersionTag.objects.create(version=version, key=key, value=value)
+    elif tag.value != value:
+        tag.value = value
+        tag.save(update_fields=["value"])
+    version.last_updated_timestamp = now_ms()
+    version.save(update_fields=["last_updated_timestamp"])
+    emit_model_event(
+        principal,
+        action="model_version.tag_set",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"key": key, "value": before},
+        after={"key": key, "value": value},
+    )
+
+
+@transaction.atomic(durable=True)
+def model_version_delete_tag(*, principal: Principal, version: ModelVersion, key: str) -> None:
+    key, _ = validate_tag(key, check_value=False)
+    model, version = lock_version(principal, version)
+    require(principal, model, "manage" if is_ownership_tag(key) else "edit", action=f"delete tag '{key}'")
+    tag = ModelVersionTag.objects.filter(version=version, key=key).first()
+    if tag is None:
+        raise NotFound(
+            f"No tag with name: {key} in model version (name={model.name}, version={version.version})."
+        )
+    before = tag.value
+    tag.delete()
+    version.last_updated_timestamp = now_ms()
+    version.save(update_fields=["last_updated_timestamp"])
+    emit_model_event(
+        principal,
+        action="model_version.tag_deleted",
+        obj=version,
+        model=model,
+        version=version.version,
+        before={"key": key, "value": before},
+    )
