@@ -14,11 +14,25 @@ change answers 403."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Model, Q, QuerySet
+from guardian.shortcuts import assign_perm
 
 from config.errors import InvalidParameter, NotFound, PermissionDenied
+from registry.models import (
+    RegisteredModel,
+    RegisteredModelGroupObjectPermission,
+    RegisteredModelUserObjectPermission,
+)
+from registry.tracking.models import (
+    Experiment,
+    ExperimentGroupObjectPermission,
+    ExperimentUserObjectPermission,
+)
 from tenants.access import Principal
 from tenants.models import Membership, Team
 
@@ -35,25 +49,15 @@ SCOPE_FOR_LEVEL = {
 
 @dataclass(frozen=True)
 class ObjectKind:
-    model: type
+    model: type[Model]
     codename_model: str  # "registeredmodel" | "experiment"
-    user_perm: type
-    group_perm: type
+    user_perm: Any  # guardian's direct-FK UserObjectPermission subclass of the model
+    group_perm: Any  # … and GroupObjectPermission subclass
     label: str  # for messages
 
 
-def _kinds():
-    from registry.models import (
-        RegisteredModel,
-        RegisteredModelGroupObjectPermission,
-        RegisteredModelUserObjectPermission,
-    )
-    from registry.tracking.models import (
-        Experiment,
-        ExperimentGroupObjectPermission,
-        ExperimentUserObjectPermission,
-    )
-
+@functools.cache
+def _kinds() -> dict[type[Model], ObjectKind]:
     return {
         RegisteredModel: ObjectKind(
             RegisteredModel,
@@ -107,6 +111,7 @@ def effective_level(principal: Principal, obj) -> str | None:
         return None
     if principal.is_tenant_admin:
         return "manage"
+    level: str | None
     if obj.owner_team_id is not None and obj.owner_team_id in principal.team_ids:
         level = "manage"
     else:
@@ -184,13 +189,12 @@ def grants_of(obj) -> list[dict]:
     )
 
 
-def parse_grants(tenant, grants) -> list[tuple[str, object, str]]:
+def parse_grants(tenant: Any, grants: Any) -> list[tuple[str, Any, str]]:
     """Validate a grants payload; returns (`"user"`|`"team"`, user-or-team, level) triples, one per subject."""
-    from django.contrib.auth import get_user_model
-
     if not isinstance(grants, list):
         raise InvalidParameter('\'grants\' must be a list of {"team" or "user", "level"} objects.')
-    parsed: dict[tuple[str, int], tuple[str, object, str]] = {}
+    parsed: dict[tuple[str, int], tuple[str, Any, str]] = {}
+    subject: Any
     for index, grant in enumerate(grants):
         if not isinstance(grant, dict):
             raise InvalidParameter(f"grants[{index}] must be an object.")
@@ -215,23 +219,14 @@ def parse_grants(tenant, grants) -> list[tuple[str, object, str]]:
     return list(parsed.values())
 
 
-def replace_grants(obj, parsed: list[tuple[str, object, str]]) -> None:
-    """Replace every grant on the object. Call inside the service's transaction, with the object locked."""
-    from django.contrib.auth.models import Permission
+def replace_grants(obj: Any, parsed: list[tuple[str, Any, str]]) -> None:
+    """Replace every grant on the object. Call inside the service's transaction, with the object locked.
 
+    Written with guardian's `assign_perm` (it picks the object's direct-FK permission table); a team's grant goes
+    to the team's Group, which only ever serves as the grantee of such rows."""
     kind = kind_of(obj)
-    perms = {
-        p.codename: p
-        for p in Permission.objects.filter(
-            content_type__app_label=obj._meta.app_label,
-            codename__in=[codename(lv, kind.codename_model) for lv in LEVELS],
-        )
-    }
     kind.user_perm.objects.filter(content_object=obj).delete()
     kind.group_perm.objects.filter(content_object=obj).delete()
     for subject_kind, subject, level in parsed:
-        perm = perms[codename(level, kind.codename_model)]
-        if subject_kind == "user":
-            kind.user_perm.objects.create(content_object=obj, user=subject, permission=perm)
-        else:
-            kind.group_perm.objects.create(content_object=obj, group=subject.group, permission=perm)
+        perm = f"{obj._meta.app_label}.{codename(level, kind.codename_model)}"
+        assign_perm(perm, subject if subject_kind == "user" else subject.group, obj)

@@ -220,8 +220,6 @@ def _team_member_add(
     if role not in TeamMembership.TeamRole.values:
         raise InvalidParameter(f"Invalid team role {role!r}: use maintainer or member.")
     tm, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
-    # The Django group backs guardian's team grants; keep it in step with the team membership.
-    user.groups.add(team.group)
     if created:
         events.emit(
             tenant=team.tenant,
@@ -255,7 +253,6 @@ def team_member_add(
 @transaction.atomic(durable=True)
 def team_member_remove(*, team: Team, user, actor=None) -> None:
     deleted, _ = TeamMembership.objects.filter(team=team, user=user).delete()
-    user.groups.remove(team.group)
     if deleted:
         events.emit(
             tenant=team.tenant,
@@ -279,7 +276,6 @@ def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
         raise NotFound(f"User '{user.username}' is not a member of tenant '{tenant.slug}'.")
     teams = list(Team.objects.filter(tenant=tenant, memberships__user=user).select_related("group"))
     TeamMembership.objects.filter(team__in=teams, user=user).delete()
-    user.groups.remove(*[team.group for team in teams])
     revoked = ApiToken.objects.filter(tenant=tenant, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

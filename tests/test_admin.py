@@ -185,7 +185,7 @@ def test_tokens_cannot_be_added_or_deleted_in_the_admin(admin_client, owner, ten
     assert admin_client.get(f"/admin/accounts/apitoken/{token.pk}/delete/").status_code == 403
 
 
-def test_adding_a_team_member_in_the_admin_joins_the_teams_group(admin_client, tenant, team, viewer):
+def test_adding_a_team_member_in_the_admin_goes_through_the_service(admin_client, tenant, team, viewer):
     res = admin_client.post(
         f"/admin/tenants/team/{team.pk}/change/",
         {
@@ -198,7 +198,6 @@ def test_adding_a_team_member_in_the_admin_joins_the_teams_group(admin_client, t
     )
     assert res.status_code == 302, res.content.decode()[:3000]
     assert TeamMembership.objects.get(team=team, user=viewer).role == "maintainer"
-    assert viewer.groups.filter(pk=team.group_id).exists()
     team.refresh_from_db()
     assert team.name == "Alpha"
     assert AuditEvent.objects.filter(tenant=tenant, action="team.member_added", actor_name="root").exists()
@@ -218,7 +217,6 @@ def test_the_admin_refuses_a_team_member_from_outside_the_tenant(admin_client, t
     )
     assert "is not a member of tenant" in res.content.decode()
     assert not TeamMembership.objects.filter(user=outsider).exists()
-    assert not outsider.groups.filter(pk=team.group_id).exists()
 
 
 def test_removing_a_membership_in_the_admin_revokes_the_users_tokens(admin_client, owner, tenant, team):
@@ -228,7 +226,6 @@ def test_removing_a_membership_in_the_admin_revokes_the_users_tokens(admin_clien
     assert res.status_code == 302, res.content.decode()[:3000]
     assert not Membership.objects.filter(tenant=tenant, user=owner).exists()
     assert not TeamMembership.objects.filter(user=owner).exists()
-    assert not owner.groups.filter(pk=team.group_id).exists()
     assert "revoked" in client_for(secret).get("/t/acme/api/v1/me").json()["message"]
     assert AuditEvent.objects.filter(tenant=tenant, action="membership.removed", actor_name="root").exists()
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from accounts.models import SCOPES
-from registry import services as registry_services
 from config.errors import Conflict
+from registry import services as registry_services
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
 from registry.tracking.models import ArtifactEntry, Blob, Experiment, Run
 from tenants.access import Principal
