@@ -22,8 +22,15 @@ class ServiceAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "team", "role", "created_at"]
     list_filter = ["tenant", "role"]
     search_fields = ["name", "tenant__slug"]
-    fields = ["name", "user", "tenant", "team", "role", "created_at", "tokens"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "name",
+        "user",
+        "tenant",
+        "team",
+        "role",
+        "created_at",
+        "tokens",
+    )
     actions = ["revoke_tokens"]
 
     def has_add_permission(self, request):
@@ -64,7 +71,7 @@ class ApiTokenAdmin(ServiceAdmin):
     list_display = ["prefix", "user", "tenant", "name", "scopes", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["tenant", "revoked_at"]
     search_fields = ["prefix", "user__username", "name"]
-    fields = [
+    fields = readonly_fields = (
         "prefix",
         "user",
         "tenant",
@@ -74,8 +81,7 @@ class ApiTokenAdmin(ServiceAdmin):
         "expires_at",
         "revoked_at",
         "last_used_at",
-    ]
-    readonly_fields = fields
+    )
     actions = ["revoke"]
 
     def has_add_permission(self, request):

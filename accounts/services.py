@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -33,7 +34,7 @@ DEFAULT_SCOPES = {
 def parse_scopes(value: str | list[str] | None, *, role: str) -> list[str]:
     """Validate requested scopes; none requested means the role's defaults. Viewers get read only."""
     if value is None or value == "" or value == []:
-        return list(DEFAULT_SCOPES[role])
+        return list(DEFAULT_SCOPES[Role(role)])
     items = value.split(",") if isinstance(value, str) else list(value)
     scopes = {s.strip().lower() for s in items if s.strip()}
     unknown = sorted(s for s in scopes if s not in SCOPES)
@@ -62,7 +63,7 @@ def user_create(
     username: str,
     tenant: Tenant,
     role: str,
-    teams: list[Team] = (),
+    teams: Sequence[Team] = (),
     password: str | None = None,
     email: str = "",
     actor=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -187,7 +188,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Modelgate
-MODELGATE = {
+MODELGATE: dict[str, Any] = {
     # Aliases whose moves need manage_production (per tenant override in Tenant.protected_aliases).
     "PROTECTED_ALIASES": env_list("MODELGATE_PROTECTED_ALIASES", "champion,production"),
     # How long a create-version request waits for the worker to finish registration before answering.

@@ -63,14 +63,23 @@ class TagInline(PlatformAdminOnly, admin.TabularInline):
 
 class VersionInline(ReadOnlyInline):
     model = ModelVersion
-    fields = ["version", "status", "stage", "source", "manifest_sha256"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "version",
+        "status",
+        "stage",
+        "source",
+        "manifest_sha256",
+    )
 
 
 class AliasInline(ReadOnlyInline):
     model = ModelAlias
-    fields = ["alias", "version", "updated_by", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "alias",
+        "version",
+        "updated_by",
+        "updated_at",
+    )
 
 
 @admin.register(RegisteredModel)
@@ -135,8 +144,11 @@ class RegisteredModelAdmin(PlatformAdminOnly, ServiceAdmin):
 
 class FileInline(ReadOnlyInline):
     model = ModelVersionFile
-    fields = ["path", "size", "sha256"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "path",
+        "size",
+        "sha256",
+    )
     show_change_link = False
 
 
@@ -157,7 +169,7 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
     list_filter = ["status", "stage", "model__tenant"]
     search_fields = ["model__name", "run_id", "source"]
     list_select_related = ["model", "model__tenant"]
-    readonly_fields = [
+    readonly_fields = (
         "model",
         "version",
         "status",
@@ -171,8 +183,8 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
         "manifest_sha256",
         "creation_timestamp",
         "last_updated_timestamp",
-    ]
-    fields = readonly_fields[:3] + ["stage", "archive_existing_versions", "description"] + readonly_fields[3:]
+    )
+    fields = (*readonly_fields[:3], "stage", "archive_existing_versions", "description", *readonly_fields[3:])
     inlines = [FileInline]
 
     def has_add_permission(self, request, *args):

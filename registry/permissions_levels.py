@@ -3,6 +3,8 @@ codename per level and object type (`read_registeredmodel`, `manage_production_e
 
 from __future__ import annotations
 
+from typing import Any
+
 LEVELS = ("read", "edit", "manage_staging", "manage_production", "manage")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS, start=1)}
 
@@ -14,7 +16,8 @@ _DESCRIPTIONS = {
     "manage": "Manage",
 }
 
-LEVEL_PERMISSIONS = {
+# Typed loosely on purpose: Django's `Meta.permissions` wants (codename, str-or-lazy-str) pairs.
+LEVEL_PERMISSIONS: dict[str, list[tuple[str, Any]]] = {
     model: [(f"{level}_{model}", f"{_DESCRIPTIONS[level]} {model}") for level in LEVELS]
     for model in ("registeredmodel", "experiment")
 }

@@ -207,7 +207,7 @@ def _tokenize(text: str) -> list[_Token]:
             raise InvalidParameter(
                 f"Invalid filter string: unexpected character {text[pos]!r} at position {pos}."
             )
-        kind = match.lastgroup
+        kind = match.lastgroup or ""  # every alternative of _TOKEN_RE is a named group
         raw = match.group(kind)
         if kind != "ws":
             value = _unquote(raw) if kind in ("SQUOTE", "DQUOTE", "BACKTICK") else raw

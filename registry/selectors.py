@@ -153,6 +153,7 @@ def resolve(
     given = [x for x in (alias, stage, version) if x not in (None, "")]
     if len(given) != 1:
         raise InvalidParameter("Give exactly one of 'alias', 'stage' or 'version'.")
+    found: ModelVersion | None
     if alias not in (None, ""):
         found = version_by_alias(principal, model.name, alias)
     elif stage not in (None, ""):

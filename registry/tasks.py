@@ -24,12 +24,12 @@ def ping(value: str = "pong") -> str:
     return value
 
 
-@shared_task(
+@shared_task(  # type: ignore[call-overload]  # retry_backoff=0.5 (below)
     name=REGISTER_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=0.5,
+    retry_backoff=0.5,  # a float factor is fine for celery; celery-types says int (the ignore above)
     retry_backoff_max=30,
     retry_jitter=True,
     max_retries=8,

@@ -128,7 +128,7 @@ class GrantsDocument(serializers.Serializer):
 
 
 class VersionCreateInput(serializers.Serializer):
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # the API's field name shadows Field.source
         max_length=1000, help_text="`runs:/<run_id>/<path>`, `models:/m-<id>` or an artifact URI."
     )
     run_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=32)
@@ -171,7 +171,7 @@ class VersionOutput(serializers.Serializer):
     status_message = serializers.CharField(allow_blank=True)
     stage = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name shadows Field.source
     run_id = serializers.CharField(allow_blank=True)
     run_link = serializers.CharField(allow_blank=True)
     created_by = serializers.CharField(source="user_label", allow_blank=True)
@@ -223,7 +223,7 @@ class ModelDetailOutput(ModelOutput):
     )
 
     @extend_schema_field(VersionOutput(many=True))
-    def get_latest_versions(self, obj: RegisteredModel) -> list[dict[str, Any]]:
+    def get_latest_versions(self, obj: RegisteredModel) -> Any:
         return VersionOutput(self.context.get("latest_versions", []), many=True).data
 
     @extend_schema_field({"type": "string", "nullable": True, "description": f"One of {', '.join(LEVELS)}."})

@@ -261,7 +261,7 @@ def registered_model_delete_tag(*, principal: Principal, model: RegisteredModel,
 
 
 def _set_owner(principal: Principal, model: RegisteredModel, team: Team | None) -> RegisteredModel:
-    before = model.owner_team.slug if model.owner_team_id else None
+    before = model.owner_team.slug if model.owner_team is not None else None
     if model.owner_team_id == (team.pk if team else None):
         return model
     model.owner_team = team
