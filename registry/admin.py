@@ -10,7 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from tenants.access import platform_admin_principal
+from tenants.access import is_platform_admin, platform_admin_principal
 from tenants.admin import ServiceAdmin
 
 from . import services
@@ -25,7 +25,7 @@ class PlatformAdminOnly:
     """Hide the registry from staff who are not platform admins."""
 
     def has_module_permission(self, request):
-        return bool(request.user.is_active and request.user.is_superuser)
+        return is_platform_admin(request.user, None)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)

@@ -153,6 +153,8 @@ def require(principal: Principal, obj, level: str, *, action: str = "") -> str:
 def readable(principal: Principal, queryset: QuerySet) -> QuerySet:
     """Narrow a queryset of models or experiments to those the caller may read, in the caller's tenant."""
     kind = kind_of(queryset.model)
+    if not principal.has_scope("read"):
+        return queryset.none()
     queryset = queryset.filter(tenant=principal.tenant)
     if principal.is_tenant_admin or principal.tenant.members_read_all:
         return queryset

@@ -24,7 +24,7 @@ from .models import (
     Stage,
     VersionStatus,
 )
-from .permissions import effective_level, readable, require
+from .permissions import allows, readable, require
 from .validation import STAGES, canonical_stage, parse_version_number
 
 MODELS_MAX_RESULTS = 1000
@@ -52,7 +52,7 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
         .filter(tenant=principal.tenant, name=name)
         .first()
     )
-    if model is None or effective_level(principal, model) is None or not principal.has_scope("read"):
+    if model is None or not allows(principal, model, "read"):
         raise _model_not_found(name)
     return model
 
@@ -218,11 +218,7 @@ def models_search(
         search.parse_filter(filter_string, "registered_models")
     )
     orders = search.parse_order_by(order_by, "registered_models")
-    qs = (
-        readable(principal, RegisteredModel.objects.all())
-        if principal.has_scope("read")
-        else RegisteredModel.objects.none()
-    )
+    qs = readable(principal, RegisteredModel.objects.all())
     for clause in clauses:
         if clause.entity == "tag":
             qs = qs.filter(_tag_condition(RegisteredModelTag, "model", clause))
@@ -258,11 +254,7 @@ def versions_search(
     offset = search.decode_page_token(page_token)
     clauses = search.parse_filter(filter_string, "model_versions")
     orders = search.parse_order_by(order_by, "model_versions")
-    models = (
-        readable(principal, RegisteredModel.objects.all())
-        if principal.has_scope("read")
-        else RegisteredModel.objects.none()
-    )
+    models = readable(principal, RegisteredModel.objects.all())
     qs = ModelVersion.objects.filter(model__in=models)
     # MLflow's server never lists prompt versions in a model-version search.
     qs = qs.exclude(
