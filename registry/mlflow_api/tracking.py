@@ -1,18 +1,18 @@
 """MLflow tracking API: experiments, runs, metrics, logged models (wire-contract.md §2a, §2b; shapes from §3 and
 traffic-3.17.2.jsonl).
 
-Handlers parse MLflow's parameters, call tracking services (writes, which check permissions themselves) and
-selectors (reads), and render MLflow's JSON: ids as strings, timestamps as integer ms, NaN/±inf doubles as strings,
+Handlers parse MLflow's parameters (JSON shapes through `payloads`, into typed values), call tracking services
+(writes, which check permissions themselves) and selectors (reads), and render MLflow's JSON: ids as strings, timestamps as integer ms, NaN/±inf doubles as strings,
 enums by name, empty fields left out."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from config.errors import InvalidParameter
 from registry.tracking import selectors, services
 from registry.tracking.models import Experiment, LoggedModel, Metric, Run
 
+from . import payloads
 from .base import Call, json_double, route
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -168,8 +168,8 @@ def experiments_create(call: Call):
     experiment = services.experiment_create(
         principal=call.principal,
         name=call.string("name"),
-        tags=call.getlist("tags"),
-        artifact_location=call.string("artifact_location", required=False),
+        tags=payloads.parse_tags(call.getlist("tags")),
+        artifact_location=call.optional_string("artifact_location"),
     )
     return {"experiment_id": str(experiment.number)}
 
@@ -208,7 +208,7 @@ route("GET", "mlflow/experiments/search")(_search_experiments)
 @route("POST", "mlflow/experiments/update")
 def experiments_update(call: Call):
     experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
-    new_name = call.string("new_name", required=False)
+    new_name = call.optional_string("new_name")
     if new_name:
         services.experiment_rename(principal=call.principal, experiment=experiment, new_name=new_name)
     return {}
@@ -235,7 +235,7 @@ def experiments_set_tag(call: Call):
         principal=call.principal,
         experiment=experiment,
         key=call.string("key"),
-        value=call.string("value", required=False, default=""),
+        value=call.optional_string("value", default=""),
     )
     return {}
 
@@ -264,9 +264,9 @@ def runs_create(call: Call):
     run = services.run_create(
         principal=call.principal,
         experiment=experiment,
-        run_name=call.string("run_name", required=False),
-        start_time=call.get("start_time"),
-        tags=call.getlist("tags"),
+        run_name=call.optional_string("run_name"),
+        start_time=payloads.optional_int(call.get("start_time"), "start_time"),
+        tags=payloads.parse_tags(call.getlist("tags")),
     )
     return {
         "run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True), with_outputs=False)
@@ -283,9 +283,9 @@ def runs_update(call: Call):
     run = services.run_update(
         principal=call.principal,
         run=_run(call),
-        status=call.get("status"),
-        end_time=call.get("end_time"),
-        run_name=call.string("run_name", required=False),
+        status=call.optional_string("status"),
+        end_time=payloads.optional_int(call.get("end_time"), "end_time"),
+        run_name=call.optional_string("run_name"),
     )
     return {"run_info": run_info_json(run)}
 
@@ -305,7 +305,7 @@ def runs_restore(call: Call):
 @route("POST", "mlflow/runs/log-metric")
 def runs_log_metric(call: Call):
     run = _run(call)
-    metric = services.parse_metric(
+    metric = payloads.parse_metric(
         {
             k: call.get(k)
             for k in ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
@@ -318,9 +318,7 @@ def runs_log_metric(call: Call):
 @route("POST", "mlflow/runs/log-parameter")
 def runs_log_param(call: Call):
     run = _run(call)
-    value = call.get("value")
-    if value is None:
-        raise InvalidParameter("Missing value for required parameter 'value'.")
+    value = payloads.text(call.get("value"), "value")  # a missing value is reported before a missing key
     services.run_log_param(principal=call.principal, run=run, key=call.string("key"), value=value)
     return {}
 
@@ -328,8 +326,12 @@ def runs_log_param(call: Call):
 @route("POST", "mlflow/runs/set-tag")
 def runs_set_tag(call: Call):
     run = _run(call)
+    raw_value = call.get("value")
     services.run_set_tag(
-        principal=call.principal, run=run, key=call.string("key"), value=call.get("value", "")
+        principal=call.principal,
+        run=run,
+        key=call.string("key"),
+        value=payloads.text("" if raw_value is None else raw_value, "value"),
     )
     return {}
 
@@ -343,7 +345,7 @@ def runs_delete_tag(call: Call):
 @route("POST", "mlflow/runs/log-batch")
 def runs_log_batch(call: Call):
     run = _run(call)
-    metrics, params, tags = services.parse_batch(call.get("metrics"), call.get("params"), call.get("tags"))
+    metrics, params, tags = payloads.parse_batch(call.get("metrics"), call.get("params"), call.get("tags"))
     services.run_log_batch(principal=call.principal, run=run, metrics=metrics, params=params, tags=tags)
     return {}
 
@@ -351,11 +353,7 @@ def runs_log_batch(call: Call):
 @route("POST", "mlflow/runs/outputs")
 def runs_outputs(call: Call):
     run = _run(call)
-    models = []
-    for index, item in enumerate(call.getlist("models")):
-        if not isinstance(item, dict) or not isinstance(item.get("model_id"), str):
-            raise InvalidParameter(f"models[{index}] must be an object with a string 'model_id'.")
-        models.append((item["model_id"], services.parse_int(item.get("step"), "step", default=0)))
+    models = payloads.parse_model_outputs(call.getlist("models"))
     services.run_log_outputs(principal=call.principal, run=run, models=models)
     return {}
 
@@ -363,9 +361,9 @@ def runs_outputs(call: Call):
 @route("POST", "mlflow/runs/log-inputs")
 def runs_log_inputs(call: Call):
     run = _run(call)
-    services.run_log_inputs(
-        principal=call.principal, run=run, datasets=call.getlist("datasets"), models=call.getlist("models")
-    )
+    datasets = payloads.parse_dataset_inputs(call.getlist("datasets"))
+    models = payloads.parse_model_inputs(call.getlist("models"))
+    services.run_log_inputs(principal=call.principal, run=run, datasets=datasets, models=models)
     return {}
 
 
@@ -407,16 +405,16 @@ def metrics_get_history(call: Call):
 @route("POST", "mlflow/logged-models")
 def logged_models_create(call: Call):
     experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
-    source_run_id = call.string("source_run_id", required=False)
+    source_run_id = call.optional_string("source_run_id")
     source_run = selectors.run_get(call.principal, source_run_id) if source_run_id else None
     model = services.logged_model_create(
         principal=call.principal,
         experiment=experiment,
-        name=call.string("name", required=False),
+        name=call.optional_string("name"),
         source_run=source_run,
-        model_type=call.string("model_type", required=False),
-        params=call.getlist("params"),
-        tags=call.getlist("tags"),
+        model_type=call.optional_string("model_type"),
+        params=payloads.parse_tags(call.getlist("params")),
+        tags=payloads.parse_tags(call.getlist("tags")),
     )
     return _logged_model_response(model)
 
@@ -439,7 +437,9 @@ def logged_models_finalize(call: Call):
 @route("PATCH", "mlflow/logged-models/{model_id}/tags")
 def logged_models_set_tags(call: Call):
     model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
-    services.logged_model_set_tags(principal=call.principal, logged_model=model, tags=call.getlist("tags"))
+    services.logged_model_set_tags(
+        principal=call.principal, logged_model=model, tags=payloads.parse_tags(call.getlist("tags"))
+    )
     return {}
 
 
