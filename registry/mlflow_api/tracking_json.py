@@ -130,7 +130,7 @@ def logged_model_json(model: LoggedModel, metrics: list[Metric]) -> dict[str, An
         "status": model.status,
         "model_type": model.model_type,
     }
-    if model.source_run_id:
+    if model.source_run_id and model.source_run:
         info["source_run_id"] = model.source_run.run_id
     if model.status_message:
         info["status_message"] = model.status_message

@@ -25,7 +25,7 @@ class ExperimentOutput(serializers.Serializer):
         return str(obj.number)
 
     def get_owner_team(self, obj: Experiment) -> str | None:
-        return obj.owner_team.slug if obj.owner_team_id else None
+        return obj.owner_team.slug if obj.owner_team_id and obj.owner_team else None
 
     def get_tags(self, obj: Experiment) -> dict[str, str]:
         return {t.key: t.value for t in obj.tags.all()}
