@@ -26,7 +26,7 @@ urlpatterns = [
     path("api/v1/tenants/", TenantListView.as_view(), name="tenant-list"),
     path("t/<str:tenant>/api/v1/", include(tenant_api_v1)),
     path("t/<str:tenant>/api/v1/", include("registry.api.urls")),
-    path("t/<str:tenant>/api/v1/", include("registry.tracking.api_urls")),
+    path("t/<str:tenant>/api/v1/", include("registry.tracking.api.urls")),
     path("t/<str:tenant>/", include("registry.mlflow_api.artifacts")),
     path("", include("registry.mlflow_api.artifacts")),
     path("t/<str:tenant>/", include("registry.mlflow_api.urls")),

@@ -232,3 +232,59 @@ def replace_grants(obj: Any, parsed: list[tuple[str, Any, str]]) -> None:
     for subject_kind, subject, level in parsed:
         perm = f"{obj._meta.app_label}.{codename(level, kind.codename_model)}"
         assign_perm(perm, subject if subject_kind == "user" else subject.group, obj)
+
+
+# --- experiments: the Default experiment rule ----------------------------------------------------------------------
+# Experiment "0" (Default) is each tenant's shared scratch space: every member reads it, even when the tenant turned
+# `members_read_all` off, and every non-viewer logs to it (`mlflow.start_run()` with no experiment set uses it
+# without asking). Renaming, tagging, deleting or re-granting Default itself needs the registry's levels. This is the
+# only place that rule is written; tracking selectors and services ask these functions.
+
+DEFAULT_EXPERIMENT_NUMBER = 0
+
+
+def is_default_experiment(principal: Principal, experiment) -> bool:
+    return experiment.number == DEFAULT_EXPERIMENT_NUMBER and experiment.tenant_id == principal.tenant.pk
+
+
+def can_read_experiment(principal: Principal, experiment) -> bool:
+    """Read access to an experiment (scopes not applied, as with `effective_level`)."""
+    if is_default_experiment(principal, experiment):
+        return True
+    return effective_level(principal, experiment) is not None
+
+
+def readable_experiments(principal: Principal, queryset: QuerySet) -> QuerySet:
+    """Narrow a queryset of experiments to those the caller may read: `readable` plus the tenant's Default."""
+    if not principal.has_scope("read"):
+        return queryset.none()
+    return readable(principal, queryset) | queryset.filter(
+        tenant=principal.tenant, number=DEFAULT_EXPERIMENT_NUMBER
+    )
+
+
+def require_writer(principal: Principal, *, action: str) -> None:
+    """The caller may write in the tenant at all (create an experiment, log to Default): not a viewer, and a token
+    with the `write` scope."""
+    principal.require_contributor(action)
+
+
+def require_experiment(
+    principal: Principal, experiment, level: str, *, action: str = "", scratch: bool = True
+) -> str:
+    """The experiment gatekeeper (runs, logged models and artifacts inherit from their experiment): `require`, plus
+    the Default rule above. `scratch=False` (changing Default itself) leaves only the registry's levels."""
+    if is_default_experiment(principal, experiment):
+        if level == "read" or (scratch and level == "edit"):
+            if level == "edit":
+                require_writer(principal, action=action or "write")
+            else:
+                principal.require_scope("read")
+            return level
+        try:
+            return require(principal, experiment, level, action=action)
+        except NotFound as exc:  # every member can see Default, so this is a refusal, not a missing object
+            raise PermissionDenied(
+                f"Permission denied to {action or 'change'} the Default experiment."
+            ) from exc
+    return require(principal, experiment, level, action=action)

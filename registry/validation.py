@@ -3,11 +3,10 @@ Modelgate's). Pure functions: they take wire values and return clean ones or rai
 
 from __future__ import annotations
 
-import posixpath
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
+from config.common import path_not_unique
 from config.errors import InvalidParameter
 from config.validation import check_text
 
@@ -27,19 +26,6 @@ _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
 STAGES = tuple(Stage.values)  # ("None", "Staging", "Production", "Archived")
 _STAGE_BY_LOWER = {s.lower(): s for s in STAGES}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-# --- validation ------------------------------------------------------------------------------------------------
-
-
-def path_not_unique(name: str) -> bool:
-    # MLflow's rule: a name must not resolve to another name when treated as a path.
-    norm = posixpath.normpath(name)
-    return norm != name or norm == "." or norm.startswith("..") or norm.startswith("/")
 
 
 def validate_model_name(name: Any, field: str = "name") -> str:

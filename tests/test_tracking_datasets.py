@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services as account_services
 from registry.audit import compute_hash
+from registry.mlflow_api.payloads import parse_dataset_inputs
 from registry.models import AuditEvent
 from registry.tracking import services
 from registry.tracking.models import Dataset, RunInput, RunInputTag
@@ -342,8 +343,12 @@ def test_the_service_checks_permission_itself_and_audits_what_it_recorded(owner,
     experiment = services.experiment_create(principal=me, name="svc")
     run = services.run_create(principal=me, experiment=experiment, run_name="r", start_time=None, tags=None)
     with pytest.raises(PermissionDenied):
-        services.run_log_inputs(principal=principal(viewer, tenant), run=run, datasets=[dataset_input()])
-    services.run_log_inputs(principal=me, run=run, datasets=[dataset_input(context="training")])
+        services.run_log_inputs(
+            principal=principal(viewer, tenant), run=run, datasets=parse_dataset_inputs([dataset_input()])
+        )
+    services.run_log_inputs(
+        principal=me, run=run, datasets=parse_dataset_inputs([dataset_input(context="training")])
+    )
     tag = RunInputTag.objects.get(run_input__run=run)
     assert (tag.key, tag.value) == ("mlflow.data.context", "training")
     assert list(Run.objects.filter(pk=run.pk, dataset_inputs__dataset__name="train")) == [run]
@@ -424,7 +429,7 @@ def test_a_dataset_first_logged_by_two_runs_at_once_is_one_row(owner, tenant):
 
     def second_writer():
         try:
-            services.run_log_inputs(principal=me, run=run, datasets=[dataset_input()])
+            services.run_log_inputs(principal=me, run=run, datasets=parse_dataset_inputs([dataset_input()]))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -7,7 +7,8 @@ Paths are the tenant's artifact tree: `<experiment number>/<run id>/artifacts/â€
 read to download or list, edit to upload or delete). `_registry/<registered model pk>/<version>/â€¦` serves the
 immutable snapshot of a READY model version, read-only, with the model's read permission.
 
-Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
+A thin view: reads go through `registry.artifacts.selectors`, writes (storage and rows) through
+`registry.artifacts.services`. Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
 (memory stays flat in the file size), and only then recorded in a short transaction."""
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from django.http import FileResponse
 from django.urls import path, re_path
 from rest_framework.response import Response
 
-from config.errors import InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
-from registry import artifacts as storage
-from registry.tracking import selectors, services
+from config.errors import InvalidParameter, NotFound, PermissionDenied
+from registry.artifacts import selectors, services, storage
 from tenants.api import TenantAPIView
 
 REGISTRY_PREFIX = "_registry"
@@ -58,9 +58,14 @@ def _body_reader(request):
     if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
         if meta.get("wsgi.input_terminated"):
             return meta["wsgi.input"].read
-        raise InvalidParameter(
-            "Chunked uploads are not supported by this server: send a Content-Length header."
-        )
+
+        def refuse(size: int) -> bytes:
+            # Raised on the first read, i.e. after the permission and quota checks, which answer first.
+            raise InvalidParameter(
+                "Chunked uploads are not supported by this server: send a Content-Length header."
+            )
+
+        return refuse
     return request._request.read
 
 
@@ -79,7 +84,7 @@ class ArtifactView(TenantAPIView):
             if file is None:
                 raise NotFound(f"No artifact at '{path}'.")
             return _download(version.model.tenant_id, file.sha256, path)
-        services.artifact_experiment(self.principal, path, "read")
+        selectors.artifact_experiment(self.principal, path, "read")
         entry = selectors.artifact_entry(self.principal, path)
         if entry is None:
             raise NotFound(f"No artifact at '{path}'.")
@@ -89,26 +94,13 @@ class ArtifactView(TenantAPIView):
         path = storage.validate_artifact_path(artifact_path)
         if _registry_parts(path) is not None:
             raise PermissionDenied("Registered model version artifacts are immutable.")
-        principal = self.principal
-        # Check before reading a byte, so a refused upload costs nothing; the service checks again when recording.
-        services.artifact_experiment(principal, path, "edit")
-        limit = storage.remaining_quota(principal.tenant)
         declared = request.META.get("CONTENT_LENGTH")
-        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
-            raise QuotaExceeded(
-                f"Storage quota of tenant '{principal.tenant.slug}' exceeded "
-                f"({principal.tenant.quota_storage_bytes} bytes)."
-            )
-        stored = storage.store_stream(tenant=principal.tenant, read=_body_reader(request), limit=limit)
-        try:
-            services.artifact_record(principal=principal, path=path, sha256=stored.sha256, size=stored.size)
-        except Exception:
-            if stored.newly_stored:
-                from registry.tracking.models import Blob
-
-                if not Blob.objects.filter(tenant=principal.tenant, sha256=stored.sha256).exists():
-                    storage.delete_blob_object(principal.tenant.pk, stored.sha256)
-            raise
+        services.artifact_upload(
+            principal=self.principal,
+            path=path,
+            read=_body_reader(request),
+            declared_size=int(declared) if declared and declared.isdigit() else None,
+        )
         return Response({})
 
     def delete(self, request, artifact_path: str, tenant: str | None = None):
@@ -134,7 +126,7 @@ class ArtifactListView(TenantAPIView):
             version = selectors.registry_version_for_artifacts(self.principal, registry[0], registry[1])
             files = selectors.registry_list(version, registry[2])
         else:
-            services.artifact_experiment(self.principal, path, "read")
+            selectors.artifact_experiment(self.principal, path, "read")
             files = selectors.artifact_list(self.principal, path)
         return Response({"files": files} if files else {})
 

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from django.http import HttpResponse
 from rest_framework.parsers import JSONParser
@@ -105,16 +105,23 @@ class Call:
             f"information about request parameters."
         )
 
-    def string(
-        self, name: str, *aliases: str, required: bool = True, default: str | None = None
-    ) -> str | None:
-        value = (
-            self.require(name, *aliases)
-            if required
-            else next((self.get(k) for k in (name, *aliases) if self.get(k) is not None), default)
-        )
-        if value is None:
-            return default
+    def string(self, name: str, *aliases: str) -> str:
+        """A required string parameter (400 when missing or empty)."""
+        return self._as_string(name, self.require(name, *aliases))
+
+    @overload
+    def optional_string(self, name: str, *aliases: str, default: str) -> str: ...
+
+    @overload
+    def optional_string(self, name: str, *aliases: str, default: None = None) -> str | None: ...
+
+    def optional_string(self, name: str, *aliases: str, default: str | None = None) -> str | None:
+        """An optional string parameter: the first of `name`, `aliases` that is present, else `default`."""
+        value = next((self.get(k) for k in (name, *aliases) if self.get(k) is not None), None)
+        return default if value is None else self._as_string(name, value)
+
+    @staticmethod
+    def _as_string(name: str, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected a string.")
         return str(value)

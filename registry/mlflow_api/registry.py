@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.errors import InvalidParameter
 from registry import selectors, services
 from registry.models import ModelVersion, RegisteredModel
 
+from . import payloads
 from .base import Call, route
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -83,12 +83,7 @@ def _version_response(version: ModelVersion) -> dict[str, Any]:
 
 
 def _tags_param(call: Call, name: str = "tags") -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for index, tag in enumerate(call.getlist(name)):
-        if not isinstance(tag, dict):
-            raise InvalidParameter(f"{name}[{index}] must be an object with 'key' and 'value'.")
-        tags[tag.get("key")] = tag.get("value", "")
-    return tags
+    return payloads.parse_tags(call.getlist(name))
 
 
 def _model(call: Call) -> RegisteredModel:
@@ -107,7 +102,7 @@ def registered_model_create(call: Call):
     model = services.registered_model_create(
         principal=call.principal,
         name=call.string("name"),
-        description=call.string("description", required=False, default="") or "",
+        description=call.optional_string("description", default="") or "",
         tags=_tags_param(call),
     )
     return _model_response(model)
@@ -123,10 +118,10 @@ def registered_model_get(call: Call):
 def registered_models_search(call: Call):
     models, token = selectors.models_search(
         call.principal,
-        call.string("filter", required=False),
+        call.optional_string("filter"),
         call.getlist("order_by"),
         call.get("max_results"),
-        call.string("page_token", required=False),
+        call.optional_string("page_token"),
     )
     result: dict[str, Any] = {}
     if models:
@@ -141,7 +136,7 @@ def registered_model_update(call: Call):
     model = services.registered_model_update(
         principal=call.principal,
         model=_model(call),
-        description=call.string("description", required=False, default=""),
+        description=call.optional_string("description", default=""),
     )
     return _model_response(model)
 
@@ -166,7 +161,7 @@ def registered_model_set_tag(call: Call):
         principal=call.principal,
         model=_model(call),
         key=call.string("key"),
-        value=call.string("value", required=False, default=""),
+        value=call.optional_string("value", default=""),
     )
     return {}
 
@@ -217,11 +212,11 @@ def model_version_create(call: Call):
         principal=call.principal,
         model=_model(call),
         source=call.string("source"),
-        run_id=call.string("run_id", required=False) or None,
-        description=call.string("description", required=False, default="") or "",
+        run_id=call.optional_string("run_id") or None,
+        description=call.optional_string("description", default="") or "",
         tags=_tags_param(call),
-        run_link=call.string("run_link", required=False, default="") or "",
-        model_id=call.string("model_id", required=False) or None,
+        run_link=call.optional_string("run_link", default="") or "",
+        model_id=call.optional_string("model_id") or None,
     )
     # Answer READY when the worker is quick (see `wait_until_registered` for why and how long).
     return _version_response(selectors.wait_until_registered(version))
@@ -237,10 +232,10 @@ def model_version_get(call: Call):
 def model_versions_search(call: Call):
     versions, token = selectors.versions_search(
         call.principal,
-        call.string("filter", required=False),
+        call.optional_string("filter"),
         call.getlist("order_by"),
         call.get("max_results"),
-        call.string("page_token", required=False),
+        call.optional_string("page_token"),
     )
     result: dict[str, Any] = {}
     if versions:
@@ -256,7 +251,7 @@ def model_version_update(call: Call):
     version = services.model_version_update(
         principal=call.principal,
         version=_version(call),
-        description=call.string("description", required=False, default=""),
+        description=call.optional_string("description", default=""),
     )
     return _version_response(version)
 
@@ -284,7 +279,7 @@ def model_version_set_tag(call: Call):
         principal=call.principal,
         version=_version(call),
         key=call.string("key"),
-        value=call.string("value", required=False, default=""),
+        value=call.optional_string("value", default=""),
     )
     return {}
 

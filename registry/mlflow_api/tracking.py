@@ -1,151 +1,19 @@
 """MLflow tracking API: experiments, runs, metrics, logged models (wire-contract.md §2a, §2b; shapes from §3 and
 traffic-3.17.2.jsonl).
 
-Handlers parse MLflow's parameters, call tracking services (writes, which check permissions themselves) and
-selectors (reads), and render MLflow's JSON: ids as strings, timestamps as integer ms, NaN/±inf doubles as strings,
-enums by name, empty fields left out."""
+Handlers parse MLflow's parameters (JSON shapes through `payloads`, into typed values), call tracking services
+(writes, which check permissions themselves) and selectors (reads), and render MLflow's JSON (`tracking_json`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from config.errors import InvalidParameter
 from registry.tracking import selectors, services
-from registry.tracking.models import Experiment, LoggedModel, Metric, Run
+from registry.tracking.models import LoggedModel, Run
 
-from .base import Call, json_double, route
-
-# --- rendering ---------------------------------------------------------------------------------------------------
-
-
-def _kv(rows) -> list[dict[str, str]]:
-    return [{"key": r.key, "value": r.value} for r in rows]
-
-
-def experiment_json(experiment: Experiment, *, tags=None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "experiment_id": str(experiment.number),
-        "name": experiment.name,
-        "artifact_location": experiment.artifact_location,
-        "lifecycle_stage": experiment.lifecycle_stage,
-        "last_update_time": experiment.last_update_time,
-        "creation_time": experiment.creation_time,
-    }
-    tag_rows = list(tags if tags is not None else experiment.tags.order_by("id"))
-    if tag_rows:
-        data["tags"] = _kv(tag_rows)
-    return data
-
-
-def run_info_json(run: Run) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "run_uuid": run.run_id,
-        "experiment_id": str(run.experiment.number),
-        "run_name": run.name,
-        "user_id": run.user_label,
-        "status": run.status,
-        "start_time": run.start_time,
-    }
-    if run.end_time is not None:
-        data["end_time"] = run.end_time
-    data.update(
-        {"artifact_uri": run.artifact_uri, "lifecycle_stage": run.lifecycle_stage, "run_id": run.run_id}
-    )
-    return data
-
-
-def metric_json(metric, *, with_model: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "key": metric.key,
-        "value": json_double(metric.value),
-        "timestamp": metric.timestamp,
-        "step": metric.step,
-    }
-    if with_model:
-        if getattr(metric, "model_id", ""):
-            data["model_id"] = metric.model_id
-        if getattr(metric, "dataset_name", ""):
-            data["dataset_name"] = metric.dataset_name
-        if getattr(metric, "dataset_digest", ""):
-            data["dataset_digest"] = metric.dataset_digest
-        data["run_id"] = metric.run.run_id
-    return data
-
-
-def run_json(run: Run, *, with_outputs: bool = True) -> dict[str, Any]:
-    """A run with its data; expects `selectors.with_run_data` prefetches. (MLflow's runs/create reply has no
-    `outputs`; every other reply has it, empty or not.)"""
-    data: dict[str, Any] = {}
-    metrics = [metric_json(m) for m in run.latest_metrics.all()]
-    params = _kv(run.params.all())
-    tags = _kv(run.tags.all())
-    if metrics:
-        data["metrics"] = metrics
-    if params:
-        data["params"] = params
-    if tags:
-        data["tags"] = tags
-    result: dict[str, Any] = {"info": run_info_json(run), "data": data, "inputs": run_inputs_json(run)}
-    if with_outputs:
-        outputs = [{"model_id": o.logged_model.model_id, "step": o.step} for o in run.outputs.all()]
-        result["outputs"] = {"model_outputs": outputs} if outputs else {}
-    return result
-
-
-def dataset_input_json(run_input) -> dict[str, Any]:
-    """MLflow's `DatasetInput`: `{tags?: [{key, value}], dataset: {name, digest, source_type, source, schema?,
-    profile?}}` (unset optional fields left out, as the protobuf JSON does)."""
-    dataset = run_input.dataset
-    body: dict[str, Any] = {
-        "name": dataset.name,
-        "digest": dataset.digest,
-        "source_type": dataset.source_type,
-        "source": dataset.source,
-    }
-    if dataset.schema is not None:
-        body["schema"] = dataset.schema
-    if dataset.profile is not None:
-        body["profile"] = dataset.profile
-    data: dict[str, Any] = {}
-    tags = _kv(run_input.tags.all())
-    if tags:
-        data["tags"] = tags
-    data["dataset"] = body
-    return data
-
-
-def run_inputs_json(run: Run) -> dict[str, Any]:
-    """`Run.inputs`; expects `selectors.with_run_data` prefetches."""
-    inputs: dict[str, Any] = {}
-    datasets = [dataset_input_json(i) for i in run.dataset_inputs.all()]
-    models = [{"model_id": m.logged_model.model_id} for m in run.model_inputs.all()]
-    if datasets:
-        inputs["dataset_inputs"] = datasets
-    if models:
-        inputs["model_inputs"] = models
-    return inputs
-
-
-def logged_model_json(model: LoggedModel, metrics: list[Metric]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "model_id": model.model_id,
-        "experiment_id": str(model.experiment.number),
-        "name": model.name,
-        "creation_timestamp_ms": model.creation_timestamp,
-        "last_updated_timestamp_ms": model.last_updated_timestamp,
-        "artifact_uri": model.artifact_uri,
-        "status": model.status,
-        "model_type": model.model_type,
-    }
-    if model.source_run_id:
-        info["source_run_id"] = model.source_run.run_id
-    if model.status_message:
-        info["status_message"] = model.status_message
-    info["tags"] = _kv(model.tags.all())
-    data: dict[str, Any] = {"params": _kv(model.params.all())}
-    if metrics:
-        data["metrics"] = [metric_json(m, with_model=True) for m in metrics]
-    return {"info": info, "data": data}
+from . import payloads
+from .base import Call, route
+from .tracking_json import experiment_json, logged_model_json, metric_json, run_info_json, run_json
 
 
 def _logged_model_response(model: LoggedModel) -> dict[str, Any]:
@@ -168,8 +36,8 @@ def experiments_create(call: Call):
     experiment = services.experiment_create(
         principal=call.principal,
         name=call.string("name"),
-        tags=call.getlist("tags"),
-        artifact_location=call.string("artifact_location", required=False),
+        tags=payloads.parse_tags(call.getlist("tags")),
+        artifact_location=call.optional_string("artifact_location"),
     )
     return {"experiment_id": str(experiment.number)}
 
@@ -208,7 +76,7 @@ route("GET", "mlflow/experiments/search")(_search_experiments)
 @route("POST", "mlflow/experiments/update")
 def experiments_update(call: Call):
     experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
-    new_name = call.string("new_name", required=False)
+    new_name = call.optional_string("new_name")
     if new_name:
         services.experiment_rename(principal=call.principal, experiment=experiment, new_name=new_name)
     return {}
@@ -235,7 +103,7 @@ def experiments_set_tag(call: Call):
         principal=call.principal,
         experiment=experiment,
         key=call.string("key"),
-        value=call.string("value", required=False, default=""),
+        value=call.optional_string("value", default=""),
     )
     return {}
 
@@ -264,9 +132,9 @@ def runs_create(call: Call):
     run = services.run_create(
         principal=call.principal,
         experiment=experiment,
-        run_name=call.string("run_name", required=False),
-        start_time=call.get("start_time"),
-        tags=call.getlist("tags"),
+        run_name=call.optional_string("run_name"),
+        start_time=payloads.optional_int(call.get("start_time"), "start_time"),
+        tags=payloads.parse_tags(call.getlist("tags")),
     )
     return {
         "run": run_json(selectors.run_get(call.principal, run.run_id, with_data=True), with_outputs=False)
@@ -283,9 +151,9 @@ def runs_update(call: Call):
     run = services.run_update(
         principal=call.principal,
         run=_run(call),
-        status=call.get("status"),
-        end_time=call.get("end_time"),
-        run_name=call.string("run_name", required=False),
+        status=call.optional_string("status"),
+        end_time=payloads.optional_int(call.get("end_time"), "end_time"),
+        run_name=call.optional_string("run_name"),
     )
     return {"run_info": run_info_json(run)}
 
@@ -305,7 +173,7 @@ def runs_restore(call: Call):
 @route("POST", "mlflow/runs/log-metric")
 def runs_log_metric(call: Call):
     run = _run(call)
-    metric = services.parse_metric(
+    metric = payloads.parse_metric(
         {
             k: call.get(k)
             for k in ("key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
@@ -318,9 +186,7 @@ def runs_log_metric(call: Call):
 @route("POST", "mlflow/runs/log-parameter")
 def runs_log_param(call: Call):
     run = _run(call)
-    value = call.get("value")
-    if value is None:
-        raise InvalidParameter("Missing value for required parameter 'value'.")
+    value = payloads.text(call.get("value"), "value")  # a missing value is reported before a missing key
     services.run_log_param(principal=call.principal, run=run, key=call.string("key"), value=value)
     return {}
 
@@ -328,8 +194,12 @@ def runs_log_param(call: Call):
 @route("POST", "mlflow/runs/set-tag")
 def runs_set_tag(call: Call):
     run = _run(call)
+    raw_value = call.get("value")
     services.run_set_tag(
-        principal=call.principal, run=run, key=call.string("key"), value=call.get("value", "")
+        principal=call.principal,
+        run=run,
+        key=call.string("key"),
+        value=payloads.text("" if raw_value is None else raw_value, "value"),
     )
     return {}
 
@@ -343,7 +213,7 @@ def runs_delete_tag(call: Call):
 @route("POST", "mlflow/runs/log-batch")
 def runs_log_batch(call: Call):
     run = _run(call)
-    metrics, params, tags = services.parse_batch(call.get("metrics"), call.get("params"), call.get("tags"))
+    metrics, params, tags = payloads.parse_batch(call.get("metrics"), call.get("params"), call.get("tags"))
     services.run_log_batch(principal=call.principal, run=run, metrics=metrics, params=params, tags=tags)
     return {}
 
@@ -351,11 +221,7 @@ def runs_log_batch(call: Call):
 @route("POST", "mlflow/runs/outputs")
 def runs_outputs(call: Call):
     run = _run(call)
-    models = []
-    for index, item in enumerate(call.getlist("models")):
-        if not isinstance(item, dict) or not isinstance(item.get("model_id"), str):
-            raise InvalidParameter(f"models[{index}] must be an object with a string 'model_id'.")
-        models.append((item["model_id"], services.parse_int(item.get("step"), "step", default=0)))
+    models = payloads.parse_model_outputs(call.getlist("models"))
     services.run_log_outputs(principal=call.principal, run=run, models=models)
     return {}
 
@@ -363,9 +229,9 @@ def runs_outputs(call: Call):
 @route("POST", "mlflow/runs/log-inputs")
 def runs_log_inputs(call: Call):
     run = _run(call)
-    services.run_log_inputs(
-        principal=call.principal, run=run, datasets=call.getlist("datasets"), models=call.getlist("models")
-    )
+    datasets = payloads.parse_dataset_inputs(call.getlist("datasets"))
+    models = payloads.parse_model_inputs(call.getlist("models"))
+    services.run_log_inputs(principal=call.principal, run=run, datasets=datasets, models=models)
     return {}
 
 
@@ -407,16 +273,16 @@ def metrics_get_history(call: Call):
 @route("POST", "mlflow/logged-models")
 def logged_models_create(call: Call):
     experiment = selectors.experiment_get(call.principal, call.string("experiment_id"))
-    source_run_id = call.string("source_run_id", required=False)
+    source_run_id = call.optional_string("source_run_id")
     source_run = selectors.run_get(call.principal, source_run_id) if source_run_id else None
     model = services.logged_model_create(
         principal=call.principal,
         experiment=experiment,
-        name=call.string("name", required=False),
+        name=call.optional_string("name"),
         source_run=source_run,
-        model_type=call.string("model_type", required=False),
-        params=call.getlist("params"),
-        tags=call.getlist("tags"),
+        model_type=call.optional_string("model_type"),
+        params=payloads.parse_tags(call.getlist("params")),
+        tags=payloads.parse_tags(call.getlist("tags")),
     )
     return _logged_model_response(model)
 
@@ -439,7 +305,9 @@ def logged_models_finalize(call: Call):
 @route("PATCH", "mlflow/logged-models/{model_id}/tags")
 def logged_models_set_tags(call: Call):
     model = selectors.logged_model_get(call.principal, call.path_args["model_id"], with_data=False)
-    services.logged_model_set_tags(principal=call.principal, logged_model=model, tags=call.getlist("tags"))
+    services.logged_model_set_tags(
+        principal=call.principal, logged_model=model, tags=payloads.parse_tags(call.getlist("tags"))
+    )
     return {}
 
 

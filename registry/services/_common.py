@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.common import now_ms
 from config.errors import NotFound
 from registry import events
 from registry.models import ModelVersion, RegisteredModel
-from registry.validation import now_ms
 from tenants.access import Principal
 
 

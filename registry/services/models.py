@@ -11,6 +11,7 @@ import logging
 
 from django.db import IntegrityError, transaction
 
+from config.common import now_ms
 from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
 from registry.models import (
     ModelVersion,
@@ -22,7 +23,6 @@ from registry.validation import (
     OWNER_TEAM_TAG,
     clean_description,
     is_ownership_tag,
-    now_ms,
     validate_model_name,
     validate_tag,
 )

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from config.celery_app import app as celery_app
+from config.common import now_ms
 from registry import events
 from registry.models import (
     ModelVersion,
@@ -18,9 +19,6 @@ from registry.models import (
     VersionStatus,
 )
 from registry.tracking.models import ArtifactEntry
-from registry.validation import (
-    now_ms,
-)
 
 logger = logging.getLogger(__name__)
 

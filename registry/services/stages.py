@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 
+from config.common import now_ms
 from config.errors import Conflict, InvalidParameter
 from registry.models import (
     ModelVersion,
@@ -15,7 +16,6 @@ from registry.models import (
 from registry.permissions import require
 from registry.validation import (
     canonical_stage,
-    now_ms,
 )
 from tenants.access import Principal
 

@@ -7,6 +7,7 @@ from functools import partial
 
 from django.db import transaction
 
+from config.common import now_ms
 from config.errors import InvalidParameter, NotFound
 from config.validation import check_text
 from registry.models import (
@@ -20,7 +21,6 @@ from registry.permissions import require
 from registry.validation import (
     clean_description,
     is_ownership_tag,
-    now_ms,
     validate_tag,
 )
 from tenants.access import Principal

@@ -10,7 +10,15 @@ from django.conf import settings
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from registry.artifacts.storage import blob_key
 from registry.permissions_levels import LEVEL_PERMISSIONS
+
+
+class TenantQuerySet(models.QuerySet):
+    """Rows that carry their tenant: every query of them starts from `for_tenant()`."""
+
+    def for_tenant(self, tenant) -> TenantQuerySet:
+        return self.filter(tenant=tenant)
 
 
 class LifecycleStage(models.TextChoices):
@@ -34,6 +42,8 @@ class Experiment(models.Model):
     )
     creation_time = models.BigIntegerField()
     last_update_time = models.BigIntegerField()
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -88,6 +98,8 @@ class Run(models.Model):
     )
     deleted_time = models.BigIntegerField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=1000)
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -179,6 +191,8 @@ class LoggedModel(models.Model):
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
 
+    objects = TenantQuerySet.as_manager()
+
     def __str__(self) -> str:
         return self.model_id
 
@@ -228,6 +242,8 @@ class Dataset(models.Model):
     schema = models.TextField(blank=True, null=True)
     profile = models.TextField(blank=True, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -282,12 +298,14 @@ class Blob(models.Model):
     size = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="blob_unique_digest")]
 
     @property
     def storage_key(self) -> str:
-        return f"tenants/{self.tenant_id}/blobs/sha256/{self.sha256[:2]}/{self.sha256}"
+        return blob_key(self.tenant_id, self.sha256)
 
 
 class ArtifactEntry(models.Model):
@@ -301,6 +319,8 @@ class ArtifactEntry(models.Model):
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "path"], name="artifactentry_unique_path")]

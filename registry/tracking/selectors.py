@@ -9,15 +9,12 @@ from django.db.models import CharField, Exists, F, OuterRef, Prefetch, QuerySet,
 from django.db.models.functions import Cast
 
 from config.errors import InvalidParameter, NotFound
-from config.validation import ascii_digits
-from registry import search
-from registry.artifacts import immediate_children
-from registry.permissions import effective_level, readable, require
+from config.validation import ascii_digits, is_storable
+from registry import permissions, search
 from tenants.access import Principal
 
 from .models import (
     DATASET_CONTEXT_TAG,
-    ArtifactEntry,
     Experiment,
     ExperimentTag,
     LatestMetric,
@@ -64,19 +61,6 @@ def lifecycle_stages(view_type: Any) -> tuple[str, ...]:
 # --- experiments -------------------------------------------------------------------------------------------------
 
 
-def has_nul(value: Any) -> bool:
-    """PostgreSQL text cannot hold NUL: such a lookup names nothing (and must not become a database error)."""
-    return isinstance(value, str) and "\x00" in value
-
-
-def can_read(principal: Principal, experiment: Experiment) -> bool:
-    # Experiment "0" (Default) is the tenant's shared scratch space: every member reads it (and, except viewers,
-    # logs to it: `services.require_experiment`), even when the tenant turned `members_read_all` off.
-    if experiment.number == 0 and experiment.tenant_id == principal.tenant.pk:
-        return True
-    return effective_level(principal, experiment) is not None
-
-
 def parse_experiment_number(experiment_id: Any) -> int | None:
     text = str(experiment_id).strip() if experiment_id is not None else ""
     if not ascii_digits(text) or len(text) > 18:  # isdigit() alone admits "²", which int() refuses
@@ -88,28 +72,29 @@ def experiment_get(principal: Principal, experiment_id: Any) -> Experiment:
     """By MLflow id (the per-tenant number, as a string)."""
     number = parse_experiment_number(experiment_id)
     experiment = (
-        Experiment.objects.filter(tenant=principal.tenant, number=number).first()
+        Experiment.objects.for_tenant(principal.tenant).filter(number=number).first()
         if number is not None
         else None
     )
-    if experiment is None or not can_read(principal, experiment):
+    if experiment is None or not permissions.can_read_experiment(principal, experiment):
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     return experiment
 
 
 def experiment_get_by_name(principal: Principal, name: str) -> Experiment:
+    # A name PostgreSQL cannot hold (NUL) names nothing, rather than becoming a database error.
     experiment = (
-        Experiment.objects.filter(tenant=principal.tenant, name=name).first() if not has_nul(name) else None
+        Experiment.objects.for_tenant(principal.tenant).filter(name=name).first()
+        if is_storable(name)
+        else None
     )
-    if experiment is None or not can_read(principal, experiment):
+    if experiment is None or not permissions.can_read_experiment(principal, experiment):
         raise NotFound(f"Could not find experiment with name '{name}'")
     return experiment
 
 
 def readable_experiments(principal: Principal) -> QuerySet:
-    return readable(principal, Experiment.objects.all()) | Experiment.objects.filter(
-        tenant=principal.tenant, number=0
-    )
+    return permissions.readable_experiments(principal, Experiment.objects.for_tenant(principal.tenant))
 
 
 def _tag_exists(model, fk: str, clause: search.Clause) -> Any:
@@ -186,10 +171,10 @@ def with_run_data(qs: QuerySet) -> QuerySet:
 
 def run_get(principal: Principal, run_id: Any, *, with_data: bool = False) -> Run:
     run_id = str(run_id or "")
-    qs = Run.objects.filter(tenant=principal.tenant, run_id=run_id)
+    qs: QuerySet = Run.objects.for_tenant(principal.tenant).filter(run_id=run_id)
     qs = with_run_data(qs) if with_data else qs.select_related("experiment")
-    run = qs.first() if run_id and not has_nul(run_id) else None
-    if run is None or not can_read(principal, run.experiment):
+    run = qs.first() if run_id and is_storable(run_id) else None
+    if run is None or not permissions.can_read_experiment(principal, run.experiment):
         raise NotFound(f"Run with id={run_id} not found")
     return run
 
@@ -240,7 +225,7 @@ def _dataset_exists(clause: search.Clause) -> Any:
 def _order_expression(order: search.OrderBy, *, run_ref: str = "pk") -> Any:
     if order.entity == "attribute":
         return F(_RUN_ATTR_FIELDS[order.key])
-    model = {"metric": LatestMetric, "param": Param, "tag": RunTag}[order.entity]
+    model: Any = {"metric": LatestMetric, "param": Param, "tag": RunTag}[order.entity]
     return Subquery(model.objects.filter(run=OuterRef(run_ref), key=order.key).values("value")[:1])
 
 
@@ -260,8 +245,7 @@ def runs_search(
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
-    qs = Run.objects.filter(
-        tenant=principal.tenant,
+    qs: QuerySet = Run.objects.for_tenant(principal.tenant).filter(
         experiment__in=experiments,
         lifecycle_stage__in=lifecycle_stages(run_view_type),
     )
@@ -283,7 +267,7 @@ def metric_history(
 ) -> tuple[list[Metric], str | None]:
     size = search.page_size(max_results, default=METRIC_HISTORY_PAGE, maximum=METRIC_HISTORY_PAGE)
     offset = search.decode_page_token(page_token)
-    if has_nul(key):
+    if not is_storable(key):
         return [], None
     qs = Metric.objects.filter(run=run, key=key).order_by("timestamp", "step", "value", "id")
     return search.page(qs, offset, size)
@@ -317,17 +301,19 @@ def logged_model_metrics(logged_models: list[LoggedModel]) -> dict[str, list[Met
 
 def logged_model_get(principal: Principal, model_id: Any, *, with_data: bool = True) -> LoggedModel:
     model_id = str(model_id or "")
-    qs = LoggedModel.objects.filter(tenant=principal.tenant, model_id=model_id)
+    qs: QuerySet = LoggedModel.objects.for_tenant(principal.tenant).filter(model_id=model_id)
     qs = with_logged_model_data(qs) if with_data else qs.select_related("experiment")
-    logged_model = qs.first() if model_id and not has_nul(model_id) else None
-    if logged_model is None or not can_read(principal, logged_model.experiment):
+    logged_model = qs.first() if model_id and is_storable(model_id) else None
+    if logged_model is None or not permissions.can_read_experiment(principal, logged_model.experiment):
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
     return logged_model
 
 
 def logged_model_get_for_render(logged_model: LoggedModel) -> LoggedModel:
     """Re-read a logged model a service just wrote, with what its JSON shows."""
-    return with_logged_model_data(LoggedModel.objects.filter(pk=logged_model.pk)).get()
+    return with_logged_model_data(
+        LoggedModel.objects.for_tenant(logged_model.tenant_id).filter(pk=logged_model.pk)
+    ).get()
 
 
 _LM_ATTR_FIELDS = {
@@ -386,8 +372,8 @@ def logged_models_search(
     offset = search.decode_page_token(page_token)
     numbers = {n for n in (parse_experiment_number(e) for e in experiment_ids or []) if n is not None}
     experiments = readable_experiments(principal).filter(number__in=numbers)
-    qs = LoggedModel.objects.filter(
-        tenant=principal.tenant, experiment__in=experiments, lifecycle_stage="active"
+    qs: QuerySet = LoggedModel.objects.for_tenant(principal.tenant).filter(
+        experiment__in=experiments, lifecycle_stage="active"
     )
     for clause in clauses:
         qs = qs.filter(_logged_model_clause(clause))
@@ -409,64 +395,3 @@ def logged_models_search(
     ordering += [F("creation_timestamp").desc(), F("model_id").asc()]
     qs = with_logged_model_data(qs.order_by(*ordering))
     return search.page(qs, offset, size)
-
-
-# --- artifacts ---------------------------------------------------------------------------------------------------
-
-
-def artifact_entry(principal: Principal, path: str) -> ArtifactEntry | None:
-    """The file at a tenant artifact path (the caller's read permission is checked by the caller)."""
-    return ArtifactEntry.objects.filter(tenant=principal.tenant, path=path).first()
-
-
-def artifact_list(principal: Principal, path: str) -> list[dict]:
-    """Immediate children of a directory of the tenant's artifact tree; [] for a file or a missing path."""
-    prefix = f"{path}/" if path else ""
-    rows = ArtifactEntry.objects.filter(tenant=principal.tenant, path__startswith=prefix).values_list(
-        "path", "size"
-    )
-    return immediate_children(path, rows.iterator(chunk_size=2000))
-
-
-def registry_version_for_artifacts(principal: Principal, model_pk: Any, version: Any):
-    """A READY model version of the caller's tenant that the caller may read (its files are served read-only under
-    `_registry/<model pk>/<version>/`); anything else is a 404."""
-    from registry.models import ModelVersion, VersionStatus
-
-    if (
-        not ascii_digits(str(model_pk))
-        or not ascii_digits(str(version))
-        or len(str(model_pk)) > 18
-        or len(str(version)) > 9
-    ):
-        raise NotFound("Model version artifacts not found.")
-    found = (
-        ModelVersion.objects.select_related("model")
-        .filter(
-            model__tenant=principal.tenant,
-            model_id=int(model_pk),
-            version=int(version),
-            status=VersionStatus.READY,
-        )
-        .first()
-    )
-    if found is None:
-        raise NotFound("Model version artifacts not found.")
-    require(principal, found.model, "read", action="read model version artifacts")
-    return found
-
-
-def registry_file(version, path: str):
-    from registry.models import ModelVersionFile
-
-    return ModelVersionFile.objects.filter(version=version, path=path).first()
-
-
-def registry_list(version, path: str) -> list[dict]:
-    from registry.models import ModelVersionFile
-
-    prefix = f"{path}/" if path else ""
-    rows = ModelVersionFile.objects.filter(version=version, path__startswith=prefix).values_list(
-        "path", "size"
-    )
-    return immediate_children(path, rows)

@@ -1,4 +1,6 @@
-"""Artifact storage: content-addressed blobs per tenant over `storages["artifacts"]` (local files or S3).
+"""Artifact storage: content-addressed blobs per tenant over `storages["artifacts"]` (local files or S3). No
+database access here: rows (Blob, ArtifactEntry) are written by `registry.artifacts.services` and read by
+`registry.artifacts.selectors`.
 
 An upload streams the request body into a temporary file while hashing it (memory stays flat in the file's size),
 then puts the bytes at `tenants/<tenant id>/blobs/sha256/<aa>/<digest>` unless that blob is already stored. Only
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
-from django.db.models import Sum
+from django.db import transaction
 
 from config.errors import InvalidParameter, NotFound, QuotaExceeded
 
@@ -30,11 +32,13 @@ CHUNK_SIZE = 1024 * 1024
 MAX_PATH_LENGTH = 1024
 
 
-def storage():
+def backend():
+    """The configured storage backend (`STORAGES["artifacts"]`: file system or S3)."""
     return storages["artifacts"]
 
 
 def blob_key(tenant_id: int, sha256: str) -> str:
+    """The one place the blob key layout is written: `tenants/<tenant id>/blobs/sha256/<aa>/<digest>`."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError("not a sha256 hex digest")
     return f"tenants/{int(tenant_id)}/blobs/sha256/{sha256[:2]}/{sha256}"
@@ -81,8 +85,6 @@ def content_type_for(path: str) -> str:
 
 def in_transaction() -> bool:
     """Inside a transaction of our own (the test runner's wrapping transaction does not count)."""
-    from django.db import transaction
-
     connection = transaction.get_connection()
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
@@ -97,19 +99,7 @@ class StoredBlob:
     newly_stored: bool  # False when the tenant already had these bytes
 
 
-def tenant_storage_used(tenant) -> int:
-    from registry.tracking.models import Blob
-
-    return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
-
-
-def remaining_quota(tenant) -> int | None:
-    if tenant.quota_storage_bytes is None:
-        return None
-    return max(0, tenant.quota_storage_bytes - tenant_storage_used(tenant))
-
-
-def _quota_error(tenant) -> QuotaExceeded:
+def quota_error(tenant) -> QuotaExceeded:
     return QuotaExceeded(
         f"Storage quota of tenant '{tenant.slug}' exceeded ({tenant.quota_storage_bytes} bytes)."
     )
@@ -118,9 +108,9 @@ def _quota_error(tenant) -> QuotaExceeded:
 def _temp_dir() -> str | None:
     """For the file system backend, spool into a directory on the same file system, so the final step is an
     atomic rename rather than a second copy."""
-    backend = storage()
-    if isinstance(backend, FileSystemStorage):
-        path = os.path.join(backend.location, ".uploads")
+    store = backend()
+    if isinstance(store, FileSystemStorage):
+        path = os.path.join(store.location, ".uploads")
         os.makedirs(path, exist_ok=True)
         return path
     return None
@@ -131,7 +121,9 @@ def store_stream(*, tenant, read: Callable[[int], bytes], limit: int | None = No
 
     `limit` (bytes) stops reading as soon as more arrive than the tenant's quota leaves, so a huge upload cannot fill
     the disk before being refused. Must not run inside a transaction (storage I/O)."""
-    assert not in_transaction(), "storage I/O inside a transaction"
+    if in_transaction():
+        # A programming error, not a client's: storage I/O would hold row locks for the length of an upload.
+        raise RuntimeError("storage I/O inside a database transaction")
     digest = hashlib.sha256()
     size = 0
     fd, tmp_path = tempfile.mkstemp(prefix="upload-", dir=_temp_dir())
@@ -143,7 +135,7 @@ def store_stream(*, tenant, read: Callable[[int], bytes], limit: int | None = No
                     break
                 size += len(chunk)
                 if limit is not None and size > limit:
-                    raise _quota_error(tenant)
+                    raise quota_error(tenant)
                 digest.update(chunk)
                 out.write(chunk)
         sha256 = digest.hexdigest()
@@ -170,9 +162,9 @@ def store_bytes(*, tenant, data: bytes) -> StoredBlob:
 
 def _put(tenant_id: int, sha256: str, tmp_path: str) -> bool:
     key = blob_key(tenant_id, sha256)
-    backend = storage()
-    if isinstance(backend, FileSystemStorage):
-        final = backend.path(key)
+    store = backend()
+    if isinstance(store, FileSystemStorage):
+        final = store.path(key)
         if os.path.exists(final):
             return False
         os.makedirs(os.path.dirname(final), exist_ok=True)
@@ -180,27 +172,27 @@ def _put(tenant_id: int, sha256: str, tmp_path: str) -> bool:
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, final)
         return True
-    if backend.exists(key):
+    if store.exists(key):
         return False
     with open(tmp_path, "rb") as fh:
-        saved = backend.save(key, File(fh, name=key))
+        saved = store.save(key, File(fh, name=key))
     if saved != key:  # a backend that renames on collision: keep the first copy, drop ours
-        backend.delete(saved)
+        store.delete(saved)
     return True
 
 
 def delete_blob_object(tenant_id: int, sha256: str) -> None:
     """Remove a stored object (after its Blob row is gone, or when recording it failed). Outside transactions."""
     key = blob_key(tenant_id, sha256)
-    backend = storage()
-    if backend.exists(key):
-        backend.delete(key)
+    store = backend()
+    if store.exists(key):
+        store.delete(key)
 
 
 def open_blob(tenant_id: int, sha256: str):
     key = blob_key(tenant_id, sha256)
     try:
-        return storage().open(key, "rb")
+        return backend().open(key, "rb")
     except FileNotFoundError as exc:
         raise NotFound("The artifact's content is missing from storage.") from exc
 

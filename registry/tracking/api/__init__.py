@@ -1,0 +1,1 @@
+"""The native tracking API under `/t/<tenant>/api/v1/`: `views`, `serializers`, `urls`."""
