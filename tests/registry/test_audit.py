@@ -232,3 +232,37 @@ def test_old_version_1_events_still_verify_and_a_downgrade_is_refused(other_tena
     result = audit.verify_chain(tenant)
     assert (result.ok, result.first_bad_seq) == (False, n + 2), result
     assert "downgrade" in result.reason
+
+
+@pytest.fixture
+def root_client(client, db):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
+    client.force_login(root)
+    return client
+
+
+def test_the_admin_refuses_to_delete_a_tenant_without_a_500(root_client, tenant):
+    res = root_client.post(f"/admin/tenants/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert res.status_code == 403
+    res = root_client.post(
+        "/admin/tenants/tenant/",
+        {"action": "delete_selected", "_selected_action": [tenant.pk], "post": "yes"},
+    )
+    assert res.status_code in (200, 302)
+    assert type(tenant).objects.filter(pk=tenant.pk).exists()
+    assert audit.verify_chain(tenant).ok
+
+
+def test_the_admin_deletes_a_user_without_touching_the_audit_log(root_client, tenant, viewer):
+    from tenants import services as tenant_services
+
+    tenant_services.team_create(
+        tenant=tenant, slug="gamma", actor=viewer
+    )  # (no tokens: the admin may delete)
+    res = root_client.post(f"/admin/accounts/user/{viewer.pk}/delete/", {"post": "yes"})
+    assert res.status_code == 302, res.content[:500]
+    assert not type(viewer).objects.filter(pk=viewer.pk).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, actor_id=viewer.pk, action="team.created").exists()
+    assert audit.verify_chain(tenant).ok
