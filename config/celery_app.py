@@ -29,6 +29,11 @@ app.conf.update(
             "task": "modelgate.requeue_pending_registrations",
             "schedule": 60.0,
         },
+        # Signed checkpoints of each tenant's audit chain, in artifact storage: truncation becomes detectable.
+        "audit-checkpoint": {
+            "task": "modelgate.audit_checkpoint",
+            "schedule": 300.0,
+        },
     },
 )
 app.autodiscover_tasks()

@@ -144,22 +144,33 @@ class ModelAlias(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The newest audit event of a tenant; locked to append the next one, so sequence numbers have no gaps."""
+    """The newest audit event of a tenant; one `UPDATE … RETURNING` on this row allocates the next sequence number
+    under its row lock, so sequence numbers have no gaps or duplicates (see `registry.audit.chain`)."""
 
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_head")
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # The seq of the newest signed checkpoint written to artifact storage: only tells the beat task which tenants
+    # moved. Not trusted by verification, which reads the signed checkpoint itself from storage.
+    checkpointed_seq = models.BigIntegerField(default=0)
 
 
 class AuditEvent(models.Model):
-    """Append-only, hash-chained record of every change in a tenant."""
+    """Append-only, hash-chained record of every change in a tenant.
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events")
+    `hash_version` says which content the hash covers: 1 = the original content (events written before every
+    field was hashed: actor name, action, object type/id, model, version, before/after, time, seq, prev_hash);
+    2 = every stored field (adds actor_id, object_repr and hash_version itself). Old events keep their version-1
+    hashes (rehashing them would launder any tampering done before); `registry.audit.verify_chain` recomputes each
+    event with its own version and refuses a version-1 event after a version-2 one (a downgrade)."""
+
+    # PROTECT: a tenant with an audit log is suspended, never deleted (deleting would erase its history).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="audit_events")
     seq = models.BigIntegerField()
     created_at = models.DateTimeField()
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    # A plain integer, not a foreign key: deleting a user must not UPDATE audit rows (SET_NULL would, and the
+    # append-only trigger refuses updates); `actor_name` keeps the name for display.
+    actor_id = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=256, blank=True)
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100)
@@ -172,6 +183,7 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    hash_version = models.PositiveSmallIntegerField(default=2)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "seq"], name="auditevent_unique_seq")]

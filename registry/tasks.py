@@ -59,3 +59,24 @@ def requeue_pending_registrations(older_than_seconds: int = 60) -> int:
 
 
 __all__ = ["ping", "register_model_version", "requeue_pending_registrations"]
+
+
+@shared_task(
+    name="modelgate.audit_checkpoint",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+)
+def audit_checkpoint() -> int:
+    """Write a signed checkpoint of each tenant's audit chain whose head moved (run by beat every few minutes).
+    Idempotent: a tenant whose head did not move since its checkpoint is skipped, and rewriting the same seq writes
+    the same checkpoint. Storage I/O happens outside any transaction."""
+    from .audit import checkpoint_all
+
+    return checkpoint_all()
+
+
+__all__ += ["audit_checkpoint"]

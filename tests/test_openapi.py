@@ -21,6 +21,8 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/stage": {"post"},
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/tags/{key}": {"put", "delete"},
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
+    "/t/{tenant}/api/v1/audit": {"get"},
+    "/t/{tenant}/api/v1/audit/verify": {"get"},
 }
 
 

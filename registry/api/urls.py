@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import audit, views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="registry-models"),
@@ -33,4 +33,7 @@ urlpatterns = [
         name="registry-version-tag",
     ),
     path("models/<str:name>/aliases/<str:alias>", views.AliasView.as_view(), name="registry-alias"),
+    # The audit log (registry/api/audit.py).
+    path("audit", audit.AuditListView.as_view(), name="audit-list"),
+    path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
 ]
