@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import views
+from . import webhooks as webhook_views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="registry-models"),
@@ -33,4 +34,17 @@ urlpatterns = [
         name="registry-version-tag",
     ),
     path("models/<str:name>/aliases/<str:alias>", views.AliasView.as_view(), name="registry-alias"),
+    # --- webhooks ---
+    path("webhooks", webhook_views.WebhookListView.as_view(), name="registry-webhooks"),
+    path("webhooks/<str:webhook_id>", webhook_views.WebhookDetailView.as_view(), name="registry-webhook"),
+    path(
+        "webhooks/<str:webhook_id>/deliveries",
+        webhook_views.DeliveryListView.as_view(),
+        name="registry-webhook-deliveries",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/replay",
+        webhook_views.DeliveryReplayView.as_view(),
+        name="registry-webhook-delivery-replay",
+    ),
 ]
