@@ -8,8 +8,8 @@ mid-attempt leaves the row `delivering`, and the sweep hands it out again once i
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 def delivery_attempt(*, delivery_id: str) -> str:
     """Make the next attempt of a delivery if it is pending and due; returns the delivery's status afterwards
     (or "missing"). Safe to run any number of times: only the run whose claim succeeds sends anything."""
+    try:
+        uuid.UUID(str(delivery_id))
+    except ValueError:
+        return "missing"
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
         pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
@@ -55,9 +59,13 @@ def delivery_record_attempt(
     """Log the attempt and move the delivery on: succeeded, pending again after a backoff, or failed."""
     now = timezone.now()
     number = delivery.attempts
+    # The row lock orders this against the sweep and against the webhook's deletion (which cascades here).
+    current = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).first()
+    if current is None:  # the webhook was deleted meanwhile, and its log with it
+        return "missing"
     WebhookAttempt.objects.create(
         tenant_id=delivery.tenant_id,
-        delivery=delivery,
+        delivery=current,
         number=number,
         at=delivery.last_attempt_at or now,
         status_code=outcome.status_code,
@@ -65,27 +73,29 @@ def delivery_record_attempt(
         duration_ms=outcome.duration_ms,
         response_excerpt=outcome.excerpt,
     )
-    fields: dict[str, Any] = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+    if current.status != DeliveryStatus.DELIVERING or current.attempts != number:
+        # The sweep took it back (this attempt was presumed lost): the newer attempt decides; this one is logged.
+        return current.status
+    current.last_status_code = outcome.status_code
+    current.last_error = outcome.error
+    fields = ["status", "last_status_code", "last_error"]
     delay = 0.0
     if outcome.ok:
-        fields.update(status=DeliveryStatus.SUCCEEDED, delivered_at=now)
+        current.status = DeliveryStatus.SUCCEEDED
+        current.delivered_at = now
+        fields.append("delivered_at")
     elif final or number >= conf.max_attempts():
-        fields.update(status=DeliveryStatus.FAILED)
+        current.status = DeliveryStatus.FAILED
     else:
         delay = conf.backoff_seconds(number)
-        fields.update(status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay))
-    # Only while this attempt still owns the row: if the sweep took it back (we were presumed lost), the newer
-    # attempt decides; this one stays in the log.
-    updated = WebhookDelivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.DELIVERING, attempts=number
-    ).update(**fields)
-    if not updated:
-        current = WebhookDelivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
-        return current or "missing"
-    if fields["status"] == DeliveryStatus.PENDING:
-        delivery_id = str(delivery.pk)
+        current.status = DeliveryStatus.PENDING
+        current.next_attempt_at = now + timedelta(seconds=delay)
+        fields.append("next_attempt_at")
+    current.save(update_fields=fields)
+    if current.status == DeliveryStatus.PENDING:
+        delivery_id = str(current.pk)
         transaction.on_commit(lambda: outbox.enqueue([delivery_id], countdown=delay))
-    return str(fields["status"])
+    return str(current.status)
 
 
 def deliveries_requeue(*, stale_after: float | None = None, due_grace: float = 5.0, limit: int = 1000) -> int:
