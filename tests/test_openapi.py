@@ -21,6 +21,11 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/stage": {"post"},
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/tags/{key}": {"put", "delete"},
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
+    # webhooks
+    "/t/{tenant}/api/v1/webhooks": {"get", "post"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {"post"},
 }
 
 
