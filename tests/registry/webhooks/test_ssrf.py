@@ -98,3 +98,14 @@ def test_the_target_is_checked_again_at_delivery_time(make_receiver):
     assert not outcome.ok and outcome.status_code is None
     assert "loopback address" in outcome.error
     assert receiver.requests == []
+
+
+def test_the_request_goes_to_the_checked_address_with_the_original_host_header():
+    target = ssrf.Target(scheme="https", host="hooks.example.com", port=8443, address="2001:db8::7")
+    url, host = sender._pinned("https://user:pw@hooks.example.com:8443/p/a?q=1#frag", target)
+    assert url == "https://user:pw@[2001:db8::7]:8443/p/a?q=1"
+    assert host == "hooks.example.com:8443"
+    url, host = sender._pinned(
+        "http://hooks.example.com/x", ssrf.Target("http", "hooks.example.com", 80, "93.184.215.14")
+    )
+    assert (url, host) == ("http://93.184.215.14/x", "hooks.example.com")
