@@ -34,6 +34,11 @@ app.conf.update(
             "task": "modelgate.audit_checkpoint",
             "schedule": 300.0,
         },
+        # Webhook deliveries whose worker was lost mid-attempt, or whose enqueue was lost at commit.
+        "requeue-webhook-deliveries": {
+            "task": "modelgate.requeue_webhook_deliveries",
+            "schedule": 30.0,
+        },
     },
 )
 app.autodiscover_tasks()

@@ -270,3 +270,7 @@ class ModelAliasAdmin(PlatformAdminOnly, ServiceAdmin):
             services.alias_delete(
                 principal=_principal(request, alias.model.tenant), model=alias.model, alias=alias.alias
             )
+
+
+# Webhooks: their admin lives with them; importing it here registers it (admin autodiscovery imports this module).
+from .webhooks import admin as _webhooks_admin  # noqa: E402, F401

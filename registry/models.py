@@ -192,3 +192,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["tenant", "object_type", "object_id"], name="audit_object"),
         ]
         ordering = ["tenant_id", "seq"]
+
+
+# --- webhooks (defined in registry/webhooks/models.py; imported here so they are models of this app) -----------
+from .webhooks.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)

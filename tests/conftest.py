@@ -66,6 +66,7 @@ def _worker_env(db_name: str) -> dict[str, str]:
     env["ARTIFACT_STORAGE"] = settings.ARTIFACT_STORAGE
     env["ARTIFACT_ROOT"] = str(settings.ARTIFACT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    env["MODELGATE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # webhook tests deliver to receivers on loopback
     return env
 
 

@@ -23,6 +23,11 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
     "/t/{tenant}/api/v1/audit": {"get"},
     "/t/{tenant}/api/v1/audit/verify": {"get"},
+    # webhooks
+    "/t/{tenant}/api/v1/webhooks": {"get", "post"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
+    "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {"post"},
 }
 
 

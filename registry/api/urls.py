@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import audit, views
+from . import webhooks as webhook_views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="registry-models"),
@@ -36,4 +37,17 @@ urlpatterns = [
     # The audit log (registry/api/audit.py).
     path("audit", audit.AuditListView.as_view(), name="audit-list"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
+    # --- webhooks ---
+    path("webhooks", webhook_views.WebhookListView.as_view(), name="registry-webhooks"),
+    path("webhooks/<str:webhook_id>", webhook_views.WebhookDetailView.as_view(), name="registry-webhook"),
+    path(
+        "webhooks/<str:webhook_id>/deliveries",
+        webhook_views.DeliveryListView.as_view(),
+        name="registry-webhook-deliveries",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/replay",
+        webhook_views.DeliveryReplayView.as_view(),
+        name="registry-webhook-delivery-replay",
+    ),
 ]
