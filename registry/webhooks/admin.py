@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from config.errors import ModelgateError
-from registry import services as registry_services
+from tenants.access import platform_admin_principal
 
 from . import services
 from .models import Webhook, WebhookAttempt, WebhookDelivery
@@ -108,7 +108,7 @@ class WebhookDeliveryAdmin(PlatformAdminReadOnly):
         for delivery in queryset.select_related("webhook__tenant", "webhook__model"):
             webhook = delivery.webhook
             try:
-                principal = registry_services.admin_principal(user=request.user, tenant=webhook.tenant)
+                principal = platform_admin_principal(user=request.user, tenant=webhook.tenant)
                 services.delivery_replay(principal=principal, webhook=webhook, delivery_id=delivery.pk)
                 done += 1
             except ModelgateError as exc:
