@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import history, views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="registry-models"),
@@ -33,4 +33,11 @@ urlpatterns = [
         name="registry-version-tag",
     ),
     path("models/<str:name>/aliases/<str:alias>", views.AliasView.as_view(), name="registry-alias"),
+    # History and provenance (registry/api/history.py)
+    path("models/<str:name>/stages", history.StagesAtView.as_view(), name="registry-model-stages-at"),
+    path(
+        "models/<str:name>/versions/<int:version>/provenance",
+        history.ProvenanceView.as_view(),
+        name="registry-version-provenance",
+    ),
 ]
