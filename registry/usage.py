@@ -115,6 +115,9 @@ def _parse_fields(raw: dict[Any, Any]) -> dict[str, list[int]]:
 def pending(tenant_id: int, model_id: int, version: int) -> dict[tuple[dt.date, str], list[int]] | None:
     """Counters of the last `PENDING_DAYS` days not flushed yet: `{(day, username): [resolves, downloads]}`;
     None when Redis cannot be read (the caller shows the flushed rows only)."""
+    global _down_until
+    if time.monotonic() < _down_until:
+        return None
     today = _today()
     days = [today - dt.timedelta(days=n) for n in range(PENDING_DAYS)]
     try:
@@ -123,6 +126,7 @@ def pending(tenant_id: int, model_id: int, version: int) -> dict[tuple[dt.date, 
             pipe.hgetall(live_key(tenant_id, model_id, version, day))
         results = pipe.execute()
     except Exception:  # a Redis outage must not fail the provenance page either
+        _down_until = time.monotonic() + BACKOFF_SECONDS
         logger.warning("pending usage counters not read (Redis unavailable)", exc_info=True)
         return None
     found: dict[tuple[dt.date, str], list[int]] = {}

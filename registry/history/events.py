@@ -28,6 +28,7 @@ REQUEST_STATUS = {
     "cancelled": "cancelled",
     "applied": "applied",
     "failed": "failed",
+    "gate_failed": "failed",  # a gate checked at apply time refused the promotion (unless the event says otherwise)
 }
 
 
