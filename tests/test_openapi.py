@@ -21,6 +21,9 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/stage": {"post"},
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/tags/{key}": {"put", "delete"},
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
+    # History and provenance (registry/api/history.py)
+    "/t/{tenant}/api/v1/models/{name}/stages": {"get"},
+    "/t/{tenant}/api/v1/models/{name}/versions/{version}/provenance": {"get"},
 }
 
 
