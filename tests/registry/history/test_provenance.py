@@ -153,14 +153,14 @@ def test_it_lists_the_versions_audit_events_with_their_hashes_and_an_intact_chai
 
 
 def test_a_tampered_event_shows_in_the_chain_status(lifecycle, owner_api, tenant):
-    if getattr(audit, "verify_chain", None) is not None:
-        pytest.skip("the tenant's verifier answers (tested with it)")
     victim = AuditEvent.objects.get(
         tenant=tenant, action="model_version.stage_changed", version=1, after__stage="Staging"
     )
     AuditEvent.objects.filter(pk=victim.pk).update(after={"stage": "Production"})
     chain = owner_api.get(URL).json()["audit"]["chain"]
-    assert chain == {"scope": "events", "ok": False, "events": chain["events"], "first_bad_seq": victim.seq}
+    # Either verifier (the tenant's whole chain, or these events and their links) names the tampered event.
+    assert (chain["ok"], chain["first_bad_seq"]) == (False, victim.seq)
+    assert chain["scope"] == ("tenant" if getattr(audit, "verify_chain", None) else "events")
 
 
 def test_transition_requests_are_rebuilt_from_their_events(
