@@ -203,6 +203,8 @@ def test_a_read_only_viewer_may_read_history(history, viewer, tenant):
 
 
 def test_it_reads_the_models_events_in_one_query(history, owner_api, django_assert_max_num_queries):
+    with django_assert_max_num_queries(15):
+        assert stages(owner_api, iso(at(25))).status_code == 200
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
