@@ -39,6 +39,11 @@ app.conf.update(
             "task": "modelgate.requeue_webhook_deliveries",
             "schedule": 30.0,
         },
+        # Usage counters live in Redis until flushed into VersionUsage (registry/usage.py).
+        "flush-usage-counters": {
+            "task": "modelgate.flush_usage_counters",
+            "schedule": 60.0,
+        },
     },
 )
 app.autodiscover_tasks()

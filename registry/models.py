@@ -190,6 +190,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["tenant", "model_id", "version"], name="audit_model_version"),
             models.Index(fields=["tenant", "object_type", "object_id"], name="audit_object"),
+            # Time travel replays one model's events in sequence order (`registry.history.timetravel`).
+            models.Index(fields=["tenant", "model_id", "seq"], name="audit_model_seq"),
         ]
         ordering = ["tenant_id", "seq"]
 
@@ -201,3 +203,34 @@ from .webhooks.models import (  # noqa: E402, F401
     WebhookAttempt,
     WebhookDelivery,
 )
+
+# --- usage counters (registry/usage.py) ----------------------------------------------------------------------------
+
+
+class VersionUsage(models.Model):
+    """How often a principal resolved or downloaded a version on one day (UTC), flushed from Redis counters by
+    `modelgate.flush_usage_counters`. `model_id` is not a foreign key, like the audit log's: usage outlives a
+    deleted version or model, and a flush never fails on a row that has gone meanwhile."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    model_id = models.BigIntegerField()
+    version = models.IntegerField()
+    principal = models.CharField(max_length=256)
+    day = models.DateField()
+    resolves = models.BigIntegerField(default=0)
+    downloads = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "model_id", "version", "principal", "day"], name="versionusage_unique_day"
+            )
+        ]
+
+
+class UsageFlushBatch(models.Model):
+    """A Redis counter batch already added to VersionUsage, written in the same transaction as the counts: a flush
+    that dies after its commit but before deleting the batch from Redis does not add it twice when retried."""
+
+    key = models.CharField(max_length=400, unique=True)
+    flushed_at = models.DateTimeField(auto_now_add=True)

@@ -7,7 +7,9 @@ import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
+from redis.exceptions import RedisError
 
+from . import usage
 from .models import ModelVersion, VersionStatus
 from .services import REGISTER_TASK, registration_finalize
 
@@ -80,3 +82,25 @@ def audit_checkpoint() -> int:
 
 
 __all__ += ["audit_checkpoint"]
+
+
+# --- usage counters (registry/usage.py) ----------------------------------------------------------------------------
+
+
+@shared_task(
+    name="modelgate.flush_usage_counters",
+    acks_late=True,
+    autoretry_for=(*TRANSIENT_ERRORS, RedisError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def flush_usage_counters() -> int:
+    """Move the Redis usage counters into VersionUsage. Idempotent: each batch is recorded with its counts, so a
+    rerun (or a concurrent run) never adds one twice; see `registry.usage.flush`."""
+    close_old_connections()
+    return usage.flush()
+
+
+__all__ += ["flush_usage_counters"]

@@ -28,6 +28,9 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
     "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
     "/t/{tenant}/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {"post"},
+    # History and provenance (registry/api/history.py)
+    "/t/{tenant}/api/v1/models/{name}/stages": {"get"},
+    "/t/{tenant}/api/v1/models/{name}/versions/{version}/provenance": {"get"},
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import audit, views
+from . import audit, history, views
 from . import webhooks as webhook_views
 
 urlpatterns = [
@@ -49,5 +49,12 @@ urlpatterns = [
         "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/replay",
         webhook_views.DeliveryReplayView.as_view(),
         name="registry-webhook-delivery-replay",
+    ),
+    # History and provenance (registry/api/history.py)
+    path("models/<str:name>/stages", history.StagesAtView.as_view(), name="registry-model-stages-at"),
+    path(
+        "models/<str:name>/versions/<int:version>/provenance",
+        history.ProvenanceView.as_view(),
+        name="registry-version-provenance",
     ),
 ]

@@ -20,7 +20,7 @@ from config.errors import Conflict, InvalidParameter
 from config.openapi import ALREADY_EXISTS, CONFLICT, ERRORS, errors
 from config.pagination import Pagination
 from config.validation import ascii_digits
-from registry import permissions, selectors, services
+from registry import permissions, selectors, services, usage
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.validation import find_stage
 from tenants.api import TenantAPIView
@@ -528,4 +528,6 @@ class ResolveView(TenantAPIView):
         if "alias" in kwargs:
             # MLflow's get-by-alias answers 400 for an unknown alias; a REST resource that is not there is a 404.
             api_selectors.alias_get(model, kwargs["alias"])
-        return Response(selectors.resolve(self.principal, model, **kwargs))
+        resolved = selectors.resolve(self.principal, model, **kwargs)
+        usage.record_use(self.principal, usage.VersionRef(model.pk, int(resolved["version"])), "resolve")
+        return Response(resolved)

@@ -20,6 +20,7 @@ from django.urls import path, re_path
 from rest_framework.response import Response
 
 from config.errors import InvalidParameter, NotFound, PermissionDenied
+from registry import usage
 from registry.artifacts import selectors, services, storage
 from tenants.api import TenantAPIView
 
@@ -125,6 +126,10 @@ class ArtifactListView(TenantAPIView):
         if registry is not None:
             version = selectors.registry_version_for_artifacts(self.principal, registry[0], registry[1])
             files = selectors.registry_list(version, registry[2])
+            if not registry[2].strip("/"):
+                # A client fetching a version lists its root once, then GETs each file: count the listing, so
+                # one download of an N-file model counts once (provenance's "who downloaded it").
+                usage.record_use(self.principal, version, "download")
         else:
             selectors.artifact_experiment(self.principal, path, "read")
             files = selectors.artifact_list(self.principal, path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import selectors, services
+from registry import selectors, services, usage
 from registry.models import ModelVersion, RegisteredModel
 
 from . import payloads
@@ -177,6 +177,8 @@ def registered_model_delete_tag(call: Call):
 def registered_model_latest_versions(call: Call):
     model = _model(call)
     versions = selectors.latest_versions(call.principal, model, [str(s) for s in call.getlist("stages")])
+    for version in versions:
+        usage.record_use(call.principal, version, "resolve")
     return {"model_versions": [model_version_json(v) for v in versions]} if versions else {}
 
 
@@ -200,6 +202,7 @@ def registered_model_alias_delete(call: Call):
 @route("GET", "mlflow/registered-models/alias")
 def registered_model_alias_get(call: Call):
     version = selectors.version_by_alias(call.principal, call.string("name"), call.string("alias"))
+    usage.record_use(call.principal, version, "resolve")
     return _version_response(version)
 
 
@@ -224,7 +227,9 @@ def model_version_create(call: Call):
 
 @route("GET", "mlflow/model-versions/get")
 def model_version_get(call: Call):
-    return _version_response(_version(call))
+    version = _version(call)
+    usage.record_use(call.principal, version, "resolve")
+    return _version_response(version)
 
 
 @route("GET", "mlflow/model-versions/search")
@@ -294,4 +299,6 @@ def model_version_delete_tag(call: Call):
 
 @route("GET", "mlflow/model-versions/get-download-uri")
 def model_version_download_uri(call: Call):
-    return {"artifact_uri": selectors.download_uri(_version(call))}
+    version = _version(call)
+    usage.record_use(call.principal, version, "resolve")
+    return {"artifact_uri": selectors.download_uri(version)}
