@@ -40,7 +40,7 @@ MODEL_FILES = {"MLmodel": b"flavors: {}\n", "model.pkl": b"\x80\x04weights", "re
 @contextmanager
 def audit_time(moment: dt.datetime) -> Iterator[None]:
     """Audit events recorded inside get exactly `moment` as created_at (only the audit module's clock moves)."""
-    with mock.patch("registry.audit.timezone", SimpleNamespace(now=lambda: moment)):
+    with mock.patch("registry.audit.chain.timezone", SimpleNamespace(now=lambda: moment)):
         yield
 
 
