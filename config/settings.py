@@ -8,16 +8,28 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MODELGATE_VAR_DIR", BASE_DIR / "var"))
 
+TRUE_VALUES = ("1", "true", "yes", "on")
+FALSE_VALUES = ("0", "false", "no", "off")
+
 
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    # A typo (DEBUG=ture) must stop the process, not silently mean False: that is how debug mode or a proxy
+    # setting ends up other than the operator believes.
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={os.environ[name]!r} is not a boolean: use 1/0, true/false, yes/no or on/off (any case)"
+    )
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -25,7 +37,15 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or "modelgate-embedded-insecure-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A built-in key would sign every session and password reset of every installation alike.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: export a long random string (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'); only DEBUG=true runs without one. make run generates one under ./var/"
+        )
+    SECRET_KEY = "modelgate-embedded-insecure-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 

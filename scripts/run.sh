@@ -16,6 +16,18 @@ export PORT=${PORT:-8000}
 case "$HOST" in 0.0.0.0 | "::") public_host=127.0.0.1 ;; *) public_host=$HOST ;; esac
 export MODELGATE_PUBLIC_URL=${MODELGATE_PUBLIC_URL:-http://$public_host:$PORT}
 mkdir -p var
+if [ -z "${SECRET_KEY:-}" ]; then
+    # Django refuses to start without SECRET_KEY when DEBUG is off: the embedded installation generates its own
+    # once (sessions and signed links survive restarts), readable by its owner only.
+    key_file="$ROOT/var/secret-key"
+    if [ ! -s "$key_file" ]; then
+        (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file.$$" \
+            && mv "$key_file.$$" "$key_file")
+    fi
+    chmod 600 "$key_file"
+    SECRET_KEY=$(cat "$key_file")
+    export SECRET_KEY
+fi
 if mg_port_in_use "$PORT"; then
     echo "run.sh: port $PORT is already in use: stop what runs there or pick another, e.g. make run PORT=8001" >&2
     exit 1

@@ -78,6 +78,12 @@ if [ -z "${ARTIFACT_ROOT:-}" ]; then
     export ARTIFACT_ROOT="$ART_DIR"
 fi
 export MLFLOW_DISABLE_TELEMETRY=true
+if [ -z "${SECRET_KEY:-}" ]; then
+    # Django refuses to start without one when DEBUG is off (as in the tests): a throwaway key per run. The
+    # worker and manage.py processes the tests start inherit it.
+    SECRET_KEY="test-only-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    export SECRET_KEY
+fi
 
 echo "test.sh: DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL ARTIFACT_ROOT=$ARTIFACT_ROOT" >&2
 set +e

@@ -7,11 +7,6 @@ fixture, a real `celery -A config worker` subprocess bound to the test database 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -20,7 +15,18 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from tenants import services as tenant_services
 
-ROOT = Path(__file__).resolve().parent.parent
+# The helpers live in tests/helpers.py; they are imported here for the fixtures below and so that older
+# `from tests.conftest import issue` lines keep working (new code imports from tests.helpers).
+from tests.helpers import (  # noqa: F401
+    ROOT,
+    TEST_QUEUE,
+    Worker,
+    client_for,
+    drain_registrations,
+    issue,
+    start_worker,
+    stop_worker,
+)
 
 if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise pytest.UsageError(
@@ -31,7 +37,6 @@ if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # One queue per test session, so a worker never picks up tasks left in Redis by an earlier, interrupted run.
-TEST_QUEUE = f"modelgate-test-{uuid.uuid4().hex[:8]}"
 settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
 os.environ["CELERY_QUEUE"] = TEST_QUEUE
 
@@ -42,85 +47,6 @@ def _celery_queue():
 
     app.conf.task_default_queue = TEST_QUEUE
     yield
-
-
-class Worker:
-    def __init__(self, proc: subprocess.Popen, env: dict[str, str], log: Path):
-        self.proc = proc
-        self.env = env
-        self.log = log
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def _worker_env(db_name: str) -> dict[str, str]:
-    from django.db import connection
-
-    env = dict(os.environ)
-    s = connection.settings_dict
-    env["DATABASE_URL"] = (
-        f"postgres://{s['USER']}:{s.get('PASSWORD') or ''}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{db_name}"
-    )
-    env["CELERY_QUEUE"] = TEST_QUEUE
-    env["ARTIFACT_STORAGE"] = settings.ARTIFACT_STORAGE
-    env["ARTIFACT_ROOT"] = str(settings.ARTIFACT_ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["MODELGATE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # webhook tests deliver to receivers on loopback
-    return env
-
-
-def start_worker(tmp_dir: Path, *, concurrency: int = 2, name: str | None = None) -> Worker:
-    from django.db import connection
-
-    from config.celery_app import app
-
-    env = _worker_env(connection.settings_dict["NAME"])
-    name = name or f"w{uuid.uuid4().hex[:6]}"
-    log = tmp_dir / f"celery-{name}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            TEST_QUEUE,
-            "-n",
-            f"{name}@%h",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited early:\n{log.read_text()}")
-        replies = app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5) or []
-        if replies:
-            return Worker(proc, env, log)
-    proc.kill()
-    raise RuntimeError(f"celery worker did not come up:\n{log.read_text()}")
-
-
-def stop_worker(worker: Worker, *, kill: bool = False) -> None:
-    if worker.proc.poll() is None:
-        os.killpg(worker.proc.pid, 9 if kill else 15)
-        try:
-            worker.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.proc.pid, 9)
-            worker.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -138,31 +64,6 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-
-
-def drain_registrations(timeout: float = 60) -> None:
-    """Wait until the worker has finished every registration task of this test: no version PENDING, nothing active,
-    reserved or queued. Call it before a transactional test ends, or the worker may still hold row locks when the
-    test database is flushed (TRUNCATE then deadlocks against it)."""
-    from amqp.exceptions import ChannelError
-
-    from config.celery_app import app
-    from registry.models import ModelVersion, VersionStatus
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
-        with app.connection_or_acquire() as conn:
-            try:
-                queued = conn.default_channel.queue_declare(queue=TEST_QUEUE, passive=True).message_count
-            except ChannelError:  # Redis: an empty queue has no key, and a passive declare says "not found"
-                queued = 0
-        pending = ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION).exists()
-        if not (busy or queued or pending):
-            return
-        time.sleep(0.1)
-    raise AssertionError("registration tasks did not drain")
 
 
 @pytest.fixture(autouse=True)
@@ -225,18 +126,6 @@ def tenant_admin(tenant):
 def outsider(other_tenant):
     """Someone from another tenant."""
     return account_services.user_create(username="oscar", tenant=other_tenant, role="admin")
-
-
-def issue(user, tenant, scopes=None, **kwargs) -> str:
-    _token, secret = account_services.token_issue(user=user, tenant=tenant, scopes=scopes, **kwargs)
-    return secret
-
-
-def client_for(secret: str | None) -> APIClient:
-    client = APIClient()
-    if secret:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 @pytest.fixture

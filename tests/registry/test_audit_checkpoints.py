@@ -20,7 +20,7 @@ from config.celery_app import app
 from registry import audit
 from registry.audit import checkpoints
 from registry.models import AuditChainHead, AuditEvent
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.registry.audit_helpers import append, last_seq, tamper
 
 pytestmark = pytest.mark.django_db
@@ -162,9 +162,9 @@ def test_verify_audit_refuses_an_unknown_tenant_in_one_line(db):
 def test_verify_audit_exit_codes_from_the_command_line(tenant):
     from django.db import connection
 
-    from tests.conftest import _worker_env
+    from tests.helpers import worker_env
 
-    env = _worker_env(connection.settings_dict["NAME"])
+    env = worker_env(connection.settings_dict["NAME"])
 
     def manage(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

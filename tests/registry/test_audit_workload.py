@@ -14,8 +14,7 @@ from registry import audit, events, selectors, services
 from registry.models import AuditChainHead, AuditEvent, VersionStatus
 from registry.tasks import audit_checkpoint
 from tenants import services as tenant_services
-from tests.conftest import drain_registrations
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.helpers import drain_registrations, make_logged_model, principal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

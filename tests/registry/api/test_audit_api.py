@@ -11,9 +11,8 @@ from django.utils import timezone
 from registry import audit, services
 from registry.models import AuditEvent
 from tenants import services as tenant_services
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue, principal
 from tests.registry.audit_helpers import tamper
-from tests.test_registry_fixtures import principal
 
 pytestmark = pytest.mark.django_db
 

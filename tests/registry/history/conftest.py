@@ -29,8 +29,7 @@ from registry.tracking.models import (
     RunInputTag,
     RunTag,
 )
-from tests.conftest import client_for, issue
-from tests.test_registry_fixtures import principal
+from tests.helpers import client_for, issue, principal
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
 BASE = "/t/acme/api/v1"

@@ -13,9 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from registry import events, services
 from registry.models import AuditEvent, ModelVersion
 from tenants.models import Tenant
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue, principal
 from tests.registry.audit_helpers import triggers_disabled
-from tests.test_registry_fixtures import principal
 
 from .conftest import ALL_SCOPES, BASE, MODEL_FILES, audit_time, make_run, make_training_run, ready_version
 

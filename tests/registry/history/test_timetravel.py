@@ -10,7 +10,7 @@ import pytest
 from registry import services
 from registry.models import AuditEvent, Stage
 from tenants.models import Tenant
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 from .conftest import BASE, audit_time, make_run, ready_version
 

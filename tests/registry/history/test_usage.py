@@ -12,7 +12,7 @@ import pytest
 from registry import services, usage
 from registry.models import UsageFlushBatch, VersionUsage
 from registry.tasks import flush_usage_counters
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 from .conftest import BASE, make_run, ready_version
 
@@ -91,7 +91,7 @@ def test_the_mlflow_registry_reads_that_serve_a_version_are_counted(champion, ow
 
 
 def test_downloads_are_counted_apart_from_resolves(champion, owner, tenant, owner_api):
-    from tests.test_registry_fixtures import principal
+    from tests.helpers import principal
 
     usage.record_use(principal(owner, tenant), champion, "download")
     usage.record_use(principal(owner, tenant), champion, "download")

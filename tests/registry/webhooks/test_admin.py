@@ -61,7 +61,8 @@ def test_the_replay_action_creates_a_new_delivery_through_the_service(client, ro
         and replay.status == "pending"
     )
     assert (
-        AuditEvent.objects.filter(tenant=tenant, action="webhook.delivery_replayed", actor_id=root.pk).count() == 1
+        AuditEvent.objects.filter(tenant=tenant, action="webhook.delivery_replayed", actor_id=root.pk).count()
+        == 1
     )
 
 

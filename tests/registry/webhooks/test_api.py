@@ -10,7 +10,7 @@ import pytest
 
 from registry import services
 from registry.models import AuditEvent, Webhook, WebhookDelivery
-from tests.test_registry_fixtures import principal
+from tests.helpers import principal
 
 from .conftest import SECRET
 

@@ -20,8 +20,7 @@ from registry.models import AuditEvent, DeliveryStatus, VersionStatus, WebhookAt
 from registry.webhooks import outbox
 from registry.webhooks import services as webhook_services
 from registry.webhooks.tasks import deliver_webhook, requeue_webhook_deliveries
-from tests.conftest import ROOT, Worker, _worker_env, stop_worker
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.helpers import ROOT, Worker, make_logged_model, principal, stop_worker, worker_env
 
 from .conftest import SECRET, expected_signature, settled
 
@@ -32,7 +31,7 @@ ALL_SCOPES = ["read", "write", "promote", "admin"]
 
 @pytest.fixture(autouse=True)
 def _private_targets_allowed(settings):
-    # The receiver is on loopback; the worker gets the same setting from its environment (`_worker_env`).
+    # The receiver is on loopback; the worker gets the same setting from its environment (`worker_env`).
     settings.MODELGATE_WEBHOOK_ALLOW_PRIVATE = True
 
 
@@ -209,7 +208,7 @@ def test_running_the_delivery_task_again_sends_nothing_more(worker, p_admin, p_o
 
 def start_private_worker(tmp_path, queue: str) -> Worker:
     """A worker on a queue of its own, so the session worker cannot take the delivery we are about to crash."""
-    env = _worker_env(connection.settings_dict["NAME"])
+    env = worker_env(connection.settings_dict["NAME"])
     name = f"whcrash{uuid.uuid4().hex[:6]}"
     log = tmp_path / f"celery-{name}.log"
     proc = subprocess.Popen(

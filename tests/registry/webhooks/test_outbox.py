@@ -13,7 +13,7 @@ from config.errors import InvalidParameter
 from registry import events, services
 from registry.models import AuditEvent, Webhook, WebhookDelivery
 from registry.webhooks import outbox
-from tests.test_registry_fixtures import principal
+from tests.helpers import principal
 
 pytestmark = pytest.mark.django_db
 URL = "https://93.184.215.14/hook"

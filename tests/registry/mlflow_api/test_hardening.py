@@ -15,7 +15,7 @@ from config.errors import InvalidParameter
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from tenants.access import principal_for
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 MLFLOW = "/t/acme/api/2.0/mlflow"
 NATIVE = "/t/acme/api/v1"

@@ -13,42 +13,9 @@ import textwrap
 
 import pytest
 
-from tests.conftest import issue
+from tests.helpers import issue
 
 pytestmark = [pytest.mark.mlflow_client, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def mlflow_env(monkeypatch, live_server):
-    """Point the MLflow client at the live server; return a function that switches tenant, token or route."""
-    import mlflow
-    from mlflow.tracking import fluent
-
-    def use(token: str, *, tenant: str | None = "acme", workspace: str | None = None) -> str:
-        uri = f"{live_server.url}/t/{tenant}" if tenant else live_server.url
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
-        if workspace:
-            monkeypatch.setenv("MLFLOW_WORKSPACE", workspace)
-        else:
-            monkeypatch.delenv("MLFLOW_WORKSPACE", raising=False)
-        mlflow.set_tracking_uri(uri)
-        fluent._active_experiment_id = None
-        return uri
-
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    # A bug must fail the test now, not after minutes of retries.
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    yield use
-    while mlflow.active_run():
-        mlflow.end_run()
-    fluent._active_experiment_id = None
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set by mlflow.set_experiment itself
-    mlflow.set_tracking_uri(None) if hasattr(mlflow, "set_tracking_uri") else None
 
 
 def test_the_mlflow_client_logs_searches_and_stores_artifacts(mlflow_env, owner, tenant, tmp_path):

@@ -24,8 +24,8 @@ from registry.permissions_levels import LEVEL_RANK, LEVELS
 from registry.tracking.models import ArtifactEntry, Experiment
 from tenants import services as tenant_services
 from tenants.models import Tenant
-from tests.conftest import client_for, issue
-from tests.test_native_registry_api import make_run, principal_of
+from tests.helpers import client_for, issue, principal_of
+from tests.helpers import make_run_in_new_experiment as make_run
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
 SLUG, OTHER_SLUG = "matrix", "matrix-other"

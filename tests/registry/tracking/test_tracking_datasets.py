@@ -4,22 +4,21 @@ and the real MLflow client's `mlflow.log_input` against a live server."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import services as account_services
 from registry.audit import compute_hash
 from registry.mlflow_api.payloads import parse_dataset_inputs
 from registry.models import AuditEvent
 from registry.tracking import services
 from registry.tracking.models import Dataset, RunInput, RunInputTag
-from tenants.access import principal_for
-from tests.conftest import client_for, issue
-from tests.test_mlflow_tracking_client import mlflow_env  # noqa: F401  (the live-server client fixture)
-from tests.test_tracking_api import API, get, make_experiment, make_run, post
+from tests.helpers import MLFLOW_API as API
+from tests.helpers import client_for, issue, principal
+from tests.helpers import mlflow_create_experiment as make_experiment
+from tests.helpers import mlflow_create_run as make_run
+from tests.helpers import mlflow_get as get
+from tests.helpers import mlflow_post as post
 
 SCHEMA = '{"mlflow_colspec": [{"type": "double", "name": "x", "required": true}]}'
 
@@ -53,11 +52,6 @@ def log_inputs(client, run_id, datasets, models=None, status=200, **extra):
     if models is not None:
         body["models"] = models
     return post(client, "runs/log-inputs", body, status=status, **extra)
-
-
-def principal(user, tenant, scopes=None):
-    token, _secret = account_services.token_issue(user=user, tenant=tenant, scopes=scopes)
-    return principal_for(SimpleNamespace(tenant_slug=tenant.slug, method="POST"), user, token)
 
 
 def test_a_run_shows_the_datasets_it_logged_in_get_and_search(mlflow):
@@ -358,7 +352,7 @@ def test_the_service_checks_permission_itself_and_audits_what_it_recorded(owner,
 
 @pytest.mark.mlflow_client
 @pytest.mark.django_db(transaction=True)
-def test_the_mlflow_client_logs_a_dataset_and_finds_the_run_by_it(mlflow_env, owner, tenant):  # noqa: F811
+def test_the_mlflow_client_logs_a_dataset_and_finds_the_run_by_it(mlflow_env, owner, tenant):
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient

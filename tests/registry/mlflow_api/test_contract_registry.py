@@ -8,21 +8,13 @@ Same requests, same logged model and run ids, a real Celery worker for registrat
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 
 from registry.models import RegisteredModel
 from registry.tracking.models import Experiment, LoggedModel, LoggedModelStatus, Run
-from tests.conftest import client_for, issue
-from tests.test_registry_fixtures import MODEL_FILES, put_file
-
-TRAFFIC = Path(os.environ.get("MLFLOW_TRAFFIC_FILE", "/work/shared/mlflow/traffic-3.17.2.jsonl"))
-if not TRAFFIC.exists():
-    TRAFFIC = Path(__file__).parent / "data" / "traffic-3.17.2.jsonl"
-pytestmark = pytest.mark.skipif(not TRAFFIC.exists(), reason="recorded MLflow traffic not available")
+from tests.helpers import MODEL_FILES, client_for, issue, put_file, recorded_traffic
 
 MODEL_ID = "m-9dd107ef29bb48d39b09b28242215640"
 RUN_ID = "40a78d19a93a4138bf353c3a1b646ad1"
@@ -31,7 +23,7 @@ IGNORED = {"creation_timestamp", "last_updated_timestamp", "user_id", "sqlstate"
 
 def registry_exchanges() -> list[tuple[str, dict]]:
     phase, out = "", []
-    for line in TRAFFIC.read_text().splitlines():
+    for line in recorded_traffic().read_text().splitlines():
         entry = json.loads(line)
         if "phase" in entry and "method" not in entry:
             phase = entry["phase"]

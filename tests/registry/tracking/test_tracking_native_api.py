@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 V1 = "/t/acme/api/v1"
 MLFLOW = "/t/acme/api/2.0/mlflow"

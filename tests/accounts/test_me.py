@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from tenants import services as tenant_services
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 CONTRACT_KEYS = {"username", "tenant", "role", "teams", "scopes", "is_service_account"}
 

@@ -10,7 +10,7 @@ from accounts import services as account_services
 from accounts.models import ApiToken
 from registry.models import AuditEvent
 from tenants.models import Membership, TeamMembership, Tenant
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from registry import services
 from registry.models import AuditEvent, ModelAlias, ModelVersion, RegisteredModel
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.helpers import make_logged_model, principal
 
 pytestmark = pytest.mark.django_db
 

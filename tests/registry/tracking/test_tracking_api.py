@@ -9,42 +9,17 @@ import pytest
 
 from registry.audit import event_content  # noqa: F401  (imported to make sure the audit module loads)
 from registry.models import AuditEvent
-from tests.conftest import client_for, issue
-
-API = "/t/acme/api/2.0/mlflow"
+from tests.helpers import MLFLOW_API as API
+from tests.helpers import client_for, issue
+from tests.helpers import mlflow_create_experiment as make_experiment
+from tests.helpers import mlflow_create_run as make_run
+from tests.helpers import mlflow_get as get
+from tests.helpers import mlflow_post as post
 
 
 @pytest.fixture
 def mlflow(owner, tenant):
     return client_for(issue(owner, tenant))
-
-
-def post(client, path, body, status=200, prefix=API, **extra):
-    res = client.post(f"{prefix}/{path}", body, format="json", **extra)
-    assert res.status_code == status, (path, res.status_code, res.content)
-    return res.json()
-
-
-def get(client, path, params=None, status=200, prefix=API, **extra):
-    res = client.get(f"{prefix}/{path}", params or {}, **extra)
-    assert res.status_code == status, (path, res.status_code, res.content)
-    return res.json()
-
-
-def make_experiment(client, name="exp-a"):
-    return post(client, "experiments/create", {"name": name})["experiment_id"]
-
-
-def make_run(client, experiment_id, name="r", tags=None, start_time=None):
-    body = {
-        "experiment_id": experiment_id,
-        "run_name": name,
-        "user_id": "spoofed",
-        "tags": tags or [{"key": "mlflow.user", "value": "spoofed"}],
-    }
-    if start_time is not None:
-        body["start_time"] = start_time
-    return post(client, "runs/create", body)["run"]["info"]["run_id"]
 
 
 def test_the_default_experiment_exists_and_new_ones_get_per_tenant_numbers(mlflow, other_tenant, outsider):

@@ -12,8 +12,7 @@ from django.db import connection
 from config.errors import Conflict
 from registry import services
 from registry.models import ModelAlias, ModelVersion, Stage
-from tests.conftest import drain_registrations
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.helpers import drain_registrations, make_logged_model, principal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from django.db import connection
 
 from accounts.models import ApiToken, ServiceAccount
 from tenants.models import Membership, Team, TeamMembership, Tenant
-from tests.conftest import ROOT, client_for
+from tests.helpers import ROOT, client_for
 
 TOKEN_RE = re.compile(r"^mgt_[A-Za-z0-9_-]{30,}$")
 

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts import services as account_services
 from tenants import services as tenant_services
 from tenants.models import Tenant
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 # Paths of tenant "acme", prefixed; the MLflow ones also work unprefixed with X-MLFLOW-WORKSPACE (see below).
 ACME_PATHS = [

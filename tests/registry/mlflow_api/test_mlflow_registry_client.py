@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import issue
+from tests.helpers import issue
 
 pytestmark = [
     pytest.mark.mlflow_client,
@@ -25,36 +25,6 @@ pytestmark = [
 ]
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
-
-
-@pytest.fixture
-def mlflow_env(monkeypatch, live_server):
-    """Point the MLflow client at the live server; returns `use(token)` which sets the token and returns the URI."""
-    import mlflow
-    from mlflow.tracking import fluent
-
-    def use(token: str, tenant: str = "acme") -> str:
-        uri = f"{live_server.url}/t/{tenant}"
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
-        mlflow.set_tracking_uri(uri)
-        fluent._active_experiment_id = None
-        return uri
-
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv(
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"
-    )  # a bug must fail now, not after minutes of retries
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    monkeypatch.delenv("MLFLOW_WORKSPACE", raising=False)
-    yield use
-    while mlflow.active_run():
-        mlflow.end_run()
-    fluent._active_experiment_id = None
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def dataset(seed: int):

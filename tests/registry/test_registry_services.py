@@ -9,7 +9,7 @@ from accounts import services as account_services
 from config.errors import AlreadyExists, Conflict, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
 from registry import selectors, services
 from registry.models import AuditEvent, ModelVersion, ModelVersionFile, RegisteredModelTag, VersionStatus
-from tests.test_registry_fixtures import (
+from tests.helpers import (
     MODEL_FILES,
     expected_manifest,
     make_logged_model,

@@ -8,7 +8,7 @@ import base64
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import issue
+from tests.helpers import issue
 
 ME = "/t/acme/api/v1/me"
 

@@ -10,7 +10,7 @@ import pytest
 
 from registry.tracking import services
 from tenants.access import principal_for
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 ART = "/t/acme/api/2.0/mlflow-artifacts/artifacts"
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import ApiToken
 from config.errors import InvalidParameter
-from tests.conftest import client_for, issue
+from tests.helpers import client_for, issue
 
 ME = "/t/acme/api/v1/me"
 

@@ -6,18 +6,10 @@ to the ones Modelgate handed out. Volatile values (timestamps, ids, users, sizes
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import client_for, issue
-
-TRAFFIC = Path(os.environ.get("MLFLOW_TRAFFIC", "/work/shared/mlflow/traffic-3.17.2.jsonl"))
-if not TRAFFIC.exists():  # the shared folder sits beside the work tree
-    TRAFFIC = Path(__file__).resolve().parent.parent.parent / "shared" / "mlflow" / "traffic-3.17.2.jsonl"
+from tests.helpers import client_for, issue, recorded_traffic
 
 TRACKING_PATH = re.compile(
     r"^/t/acme/api/2\.0/(mlflow/(experiments|runs|metrics|logged-models)/?|mlflow-artifacts/artifacts)"
@@ -29,7 +21,7 @@ ID_KEYS = ("run_id", "run_uuid", "model_id", "source_run_id")
 
 def exchanges() -> list[dict[str, Any]]:
     rows = []
-    for line in TRAFFIC.read_text().splitlines():
+    for line in recorded_traffic().read_text().splitlines():
         record = json.loads(line)
         if "method" in record and TRACKING_PATH.match(record["path"]):
             rows.append(record)
@@ -77,7 +69,6 @@ def rewrite(text: str, mapping: dict[str, str]) -> str:
     return text
 
 
-@pytest.mark.skipif(not TRAFFIC.exists(), reason="recorded MLflow traffic not available")
 def test_recorded_tracking_exchanges_replay_with_the_same_status_and_shape(owner, tenant):
     client = client_for(issue(owner, tenant))
     mapping: dict[str, str] = {}
@@ -115,7 +106,6 @@ def test_recorded_tracking_exchanges_replay_with_the_same_status_and_shape(owner
     assert any(old.startswith("m-") for old in mapping)  # a logged model was created and followed
 
 
-@pytest.mark.skipif(not TRAFFIC.exists(), reason="recorded MLflow traffic not available")
 def test_the_recorded_exchanges_are_refused_for_another_tenant_and_a_viewer(
     owner, tenant, viewer, outsider, other_tenant
 ):

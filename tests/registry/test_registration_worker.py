@@ -17,8 +17,16 @@ from config.celery_app import app
 from registry import selectors, services
 from registry.models import AuditChainHead, AuditEvent, ModelVersion, ModelVersionFile, VersionStatus
 from registry.tasks import register_model_version
-from tests.conftest import ROOT, Worker, _worker_env, stop_worker
-from tests.test_registry_fixtures import MODEL_FILES, expected_manifest, make_logged_model, principal
+from tests.helpers import (
+    MODEL_FILES,
+    ROOT,
+    Worker,
+    expected_manifest,
+    make_logged_model,
+    principal,
+    stop_worker,
+    worker_env,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +97,7 @@ def test_the_task_run_twice_leaves_one_ready_version_with_the_same_manifest(work
 
 def start_private_worker(tmp_path, queue: str) -> Worker:
     """A worker on a queue of its own (the session worker must not take the task we are about to crash)."""
-    env = _worker_env(connection.settings_dict["NAME"])
+    env = worker_env(connection.settings_dict["NAME"])
     name = f"crash{uuid.uuid4().hex[:6]}"
     log = tmp_path / f"celery-{name}.log"
     proc = subprocess.Popen(

@@ -7,8 +7,7 @@ import pytest
 
 from registry import services
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
-from tests.conftest import client_for, issue
-from tests.test_registry_fixtures import make_logged_model, principal
+from tests.helpers import client_for, issue, make_logged_model, principal
 
 pytestmark = pytest.mark.django_db
 

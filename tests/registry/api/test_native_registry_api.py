@@ -4,76 +4,22 @@ INVALID_PARAMETER_VALUE, stale preconditions 409 CONFLICT."""
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 
 import pytest
 
-from accounts.models import SCOPES
 from config.errors import Conflict
 from registry import services as registry_services
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
-from registry.tracking.models import ArtifactEntry, Blob, Experiment, Run
-from tenants.access import Principal
-from tenants.models import Membership, TeamMembership
-from tests.conftest import client_for, issue
+from registry.tracking.models import Run
+from tests.helpers import client_for, issue, principal_of
+from tests.helpers import make_run_in_new_experiment as make_run
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
 BASE = "/t/acme/api/v1"
 
 
-# --- helpers (also used by the permission matrix) ------------------------------------------------------------------
-
-
-def make_run(tenant, files: dict[str, bytes] | None = None) -> Run:
-    """A finished run with artifacts under `model/` (rows only: registration snapshots rows, not bytes)."""
-    files = files or {"model/MLmodel": b"flavors: {}\n", "model/model.pkl": uuid.uuid4().bytes}
-    now = int(time.time() * 1000)
-    number = (
-        Experiment.objects.filter(tenant=tenant).order_by("-number").values_list("number", flat=True).first()
-        or 0
-    ) + 1
-    experiment = Experiment.objects.create(
-        tenant=tenant,
-        number=number,
-        name=f"exp-{number}-{uuid.uuid4().hex[:6]}",
-        artifact_location=f"mlflow-artifacts:/{number}",
-        creation_time=now,
-        last_update_time=now,
-    )
-    run_id = uuid.uuid4().hex
-    run = Run.objects.create(
-        run_id=run_id,
-        tenant=tenant,
-        experiment=experiment,
-        start_time=now,
-        artifact_uri=f"mlflow-artifacts:/{number}/{run_id}/artifacts",
-    )
-    for path, content in files.items():
-        digest = hashlib.sha256(content).hexdigest()
-        blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=digest, defaults={"size": len(content)})
-        ArtifactEntry.objects.create(
-            tenant=tenant,
-            path=f"{number}/{run_id}/artifacts/{path}",
-            blob=blob,
-            sha256=digest,
-            size=len(content),
-        )
-    return run
-
-
-def principal_of(user, tenant) -> Principal:
-    """The principal a full-scope token of `user` would get in `tenant` (for building state through services)."""
-    return Principal(
-        user=user,
-        tenant=tenant,
-        role=Membership.objects.get(tenant=tenant, user=user).role,
-        scopes=frozenset(SCOPES),
-        team_ids=frozenset(
-            TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
-        ),
-    )
+# --- helpers -------------------------------------------------------------------------------------------------------
 
 
 def register_ready(client, name: str, run: Run, **extra) -> dict:

@@ -1,0 +1,335 @@
+"""Plain helpers shared by the test modules (fixtures live in the conftest.py files): tokens and API clients, the
+real Celery worker the `worker` fixture runs, principals, minimal tracking rows (a run, a logged model, artifact
+entries pointing at blobs) made with the ORM so registry tests do not depend on the tracking API, MLflow REST calls,
+and the recorded MLflow traffic of the contract tests.
+
+Test modules import from here, never from each other (nor from a conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts import services as account_services
+from accounts.models import SCOPES
+from registry.tracking.models import ArtifactEntry, Blob, Experiment, LoggedModel, LoggedModelStatus, Run
+from tenants.access import Principal, principal_for
+from tenants.models import Membership, TeamMembership
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# One queue per test session, so a worker never picks up tasks left in Redis by an earlier, interrupted run
+# (tests/conftest.py points the settings and the Celery app at it).
+TEST_QUEUE = f"modelgate-test-{uuid.uuid4().hex[:8]}"
+
+
+# --- tokens and API clients -----------------------------------------------------------------------------------------
+
+
+def issue(user, tenant, scopes=None, **kwargs) -> str:
+    _token, secret = account_services.token_issue(user=user, tenant=tenant, scopes=scopes, **kwargs)
+    return secret
+
+
+def client_for(secret: str | None) -> APIClient:
+    client = APIClient()
+    if secret:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+# --- a real Celery worker -------------------------------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen, env: dict[str, str], log: Path):
+        self.proc = proc
+        self.env = env
+        self.log = log
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def worker_env(db_name: str) -> dict[str, str]:
+    from django.db import connection
+
+    env = dict(os.environ)
+    s = connection.settings_dict
+    env["DATABASE_URL"] = (
+        f"postgres://{s['USER']}:{s.get('PASSWORD') or ''}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{db_name}"
+    )
+    env["CELERY_QUEUE"] = TEST_QUEUE
+    env["ARTIFACT_STORAGE"] = settings.ARTIFACT_STORAGE
+    env["ARTIFACT_ROOT"] = str(settings.ARTIFACT_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MODELGATE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # webhook tests deliver to receivers on loopback
+    return env
+
+
+def start_worker(tmp_dir: Path, *, concurrency: int = 2, name: str | None = None) -> Worker:
+    from django.db import connection
+
+    from config.celery_app import app
+
+    env = worker_env(connection.settings_dict["NAME"])
+    name = name or f"w{uuid.uuid4().hex[:6]}"
+    log = tmp_dir / f"celery-{name}.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            TEST_QUEUE,
+            "-n",
+            f"{name}@%h",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited early:\n{log.read_text()}")
+        replies = app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5) or []
+        if replies:
+            return Worker(proc, env, log)
+    proc.kill()
+    raise RuntimeError(f"celery worker did not come up:\n{log.read_text()}")
+
+
+def stop_worker(worker: Worker, *, kill: bool = False) -> None:
+    if worker.proc.poll() is None:
+        os.killpg(worker.proc.pid, 9 if kill else 15)
+        try:
+            worker.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.proc.pid, 9)
+            worker.proc.wait(timeout=10)
+
+
+def drain_registrations(timeout: float = 60) -> None:
+    """Wait until the worker has finished every registration task of this test: no version PENDING, nothing active,
+    reserved or queued. Call it before a transactional test ends, or the worker may still hold row locks when the
+    test database is flushed (TRUNCATE then deadlocks against it)."""
+    from amqp.exceptions import ChannelError
+
+    from config.celery_app import app
+    from registry.models import ModelVersion, VersionStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspect = app.control.inspect(timeout=0.5)
+        busy = any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values())
+        with app.connection_or_acquire() as conn:
+            try:
+                queued = conn.default_channel.queue_declare(queue=TEST_QUEUE, passive=True).message_count
+            except ChannelError:  # Redis: an empty queue has no key, and a passive declare says "not found"
+                queued = 0
+        pending = ModelVersion.objects.filter(status=VersionStatus.PENDING_REGISTRATION).exists()
+        if not (busy or queued or pending):
+            return
+        time.sleep(0.1)
+    raise AssertionError("registration tasks did not drain")
+
+
+# --- principals and tracking rows (ORM only) -----------------------------------------------------------------------
+
+
+def principal(user, tenant, scopes=None) -> Principal:
+    """The principal a token with `scopes` (default: what the role allows) would give `user` in `tenant`."""
+    token, _secret = account_services.token_issue(user=user, tenant=tenant, scopes=scopes)
+    # principal_for reads only these two attributes of the request
+    request: Any = SimpleNamespace(tenant_slug=tenant.slug, method="POST")
+    return principal_for(request, user, token)
+
+
+def put_file(tenant, path: str, content: bytes) -> ArtifactEntry:
+    """Index a file in the tenant's artifact tree (rows only: the registry never reads the bytes)."""
+    digest = hashlib.sha256(content).hexdigest()
+    blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=digest, defaults={"size": len(content)})
+    entry, _ = ArtifactEntry.objects.update_or_create(
+        tenant=tenant, path=path, defaults={"blob": blob, "sha256": digest, "size": len(content)}
+    )
+    return entry
+
+
+def make_run(tenant, experiment_number: int = 0) -> Run:
+    experiment = Experiment.objects.get(tenant=tenant, number=experiment_number)
+    run_id = uuid.uuid4().hex
+    return Run.objects.create(
+        run_id=run_id,
+        tenant=tenant,
+        experiment=experiment,
+        start_time=int(time.time() * 1000),
+        artifact_uri=f"{experiment.artifact_location}/{run_id}/artifacts",
+    )
+
+
+MODEL_FILES = {
+    "MLmodel": b"flavors:\n  python_function: {}\n",
+    "model.pkl": b"\x80\x04pickled-bytes",
+    "requirements.txt": b"scikit-learn\n",
+}
+
+
+def make_logged_model(tenant, run: Run | None = None, files: dict[str, bytes] | None = None) -> LoggedModel:
+    run = run or make_run(tenant)
+    model_id = "m-" + uuid.uuid4().hex
+    experiment = run.experiment
+    ts = int(time.time() * 1000)
+    logged = LoggedModel.objects.create(
+        model_id=model_id,
+        tenant=tenant,
+        experiment=experiment,
+        name="model",
+        source_run=run,
+        status=LoggedModelStatus.READY,
+        artifact_uri=f"{experiment.artifact_location}/models/{model_id}/artifacts",
+        creation_timestamp=ts,
+        last_updated_timestamp=ts,
+    )
+    for rel, content in (MODEL_FILES if files is None else files).items():
+        put_file(tenant, f"{experiment.number}/models/{model_id}/artifacts/{rel}", content)
+    return logged
+
+
+def expected_manifest(files: dict[str, bytes]) -> list[dict]:
+    return sorted(
+        ({"path": p, "size": len(c), "sha256": hashlib.sha256(c).hexdigest()} for p, c in files.items()),
+        key=lambda f: f["path"],
+    )
+
+
+def principal_of(user, tenant) -> Principal:
+    """The principal a full-scope token of `user` would get in `tenant` (for building state through services)."""
+    return Principal(
+        user=user,
+        tenant=tenant,
+        role=Membership.objects.get(tenant=tenant, user=user).role,
+        scopes=frozenset(SCOPES),
+        team_ids=frozenset(
+            TeamMembership.objects.filter(user=user, team__tenant=tenant).values_list("team_id", flat=True)
+        ),
+    )
+
+
+def make_run_in_new_experiment(tenant, files: dict[str, bytes] | None = None) -> Run:
+    """A finished run, in an experiment of its own, with artifacts under `model/` (rows only: registration
+    snapshots rows, not bytes)."""
+    files = files or {"model/MLmodel": b"flavors: {}\n", "model/model.pkl": uuid.uuid4().bytes}
+    now = int(time.time() * 1000)
+    number = (
+        Experiment.objects.filter(tenant=tenant).order_by("-number").values_list("number", flat=True).first()
+        or 0
+    ) + 1
+    experiment = Experiment.objects.create(
+        tenant=tenant,
+        number=number,
+        name=f"exp-{number}-{uuid.uuid4().hex[:6]}",
+        artifact_location=f"mlflow-artifacts:/{number}",
+        creation_time=now,
+        last_update_time=now,
+    )
+    run_id = uuid.uuid4().hex
+    run = Run.objects.create(
+        run_id=run_id,
+        tenant=tenant,
+        experiment=experiment,
+        start_time=now,
+        artifact_uri=f"mlflow-artifacts:/{number}/{run_id}/artifacts",
+    )
+    for path, content in files.items():
+        digest = hashlib.sha256(content).hexdigest()
+        blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=digest, defaults={"size": len(content)})
+        ArtifactEntry.objects.create(
+            tenant=tenant,
+            path=f"{number}/{run_id}/artifacts/{path}",
+            blob=blob,
+            sha256=digest,
+            size=len(content),
+        )
+    return run
+
+
+# --- the MLflow REST API, as the tracking tests call it ------------------------------------------------------------
+
+MLFLOW_API = "/t/acme/api/2.0/mlflow"
+
+
+def mlflow_post(client, path, body, status=200, prefix=MLFLOW_API, **extra):
+    res = client.post(f"{prefix}/{path}", body, format="json", **extra)
+    assert res.status_code == status, (path, res.status_code, res.content)
+    return res.json()
+
+
+def mlflow_get(client, path, params=None, status=200, prefix=MLFLOW_API, **extra):
+    res = client.get(f"{prefix}/{path}", params or {}, **extra)
+    assert res.status_code == status, (path, res.status_code, res.content)
+    return res.json()
+
+
+def mlflow_create_experiment(client, name="exp-a"):
+    return mlflow_post(client, "experiments/create", {"name": name})["experiment_id"]
+
+
+def mlflow_create_run(client, experiment_id, name="r", tags=None, start_time=None):
+    body = {
+        "experiment_id": experiment_id,
+        "run_name": name,
+        "user_id": "spoofed",
+        "tags": tags or [{"key": "mlflow.user", "value": "spoofed"}],
+    }
+    if start_time is not None:
+        body["start_time"] = start_time
+    return mlflow_post(client, "runs/create", body)["run"]["info"]["run_id"]
+
+
+# --- the recorded MLflow traffic (contract tests) -------------------------------------------------------------------
+
+TRAFFIC_NAME = "traffic-3.17.2.jsonl"
+TRAFFIC_ENV = ("MLFLOW_TRAFFIC_FILE", "MLFLOW_TRAFFIC")
+
+
+def recorded_traffic() -> Path:
+    """The traffic recorded from a real MLflow 3.17.2 server: $MLFLOW_TRAFFIC_FILE (or $MLFLOW_TRAFFIC) when set,
+    else `../shared/mlflow/` beside the checkout, else /work/shared/mlflow/. Missing, it FAILS the calling test:
+    a contract test that skips proves nothing, and CI always has the recording."""
+    explicit = [os.environ[name] for name in TRAFFIC_ENV if os.environ.get(name)]
+    candidates = (
+        [Path(explicit[0])]
+        if explicit
+        else [ROOT.parent / "shared" / "mlflow" / TRAFFIC_NAME, Path("/work/shared/mlflow") / TRAFFIC_NAME]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    pytest.fail(
+        "the recorded MLflow traffic the contract tests replay is missing: looked for "
+        + ", ".join(str(c) for c in candidates)
+        + f" (put {TRAFFIC_NAME} from the shared folder there, or point MLFLOW_TRAFFIC_FILE at it)",
+        pytrace=False,
+    )
