@@ -183,7 +183,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     workdir = VAR / f"run-{os.getpid()}"
     cleanup = Cleanup()
-    cleanup.push("work directory", lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+    def remove_workdir() -> None:
+        # The servers' logs outlive the run (var/bench/last-logs/): a failed run must be explainable.
+        logs = VAR / "last-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True)
+        for f in workdir.glob("*.log"):
+            shutil.copy(f, logs / f.name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    cleanup.push("work directory", remove_workdir)
     workdir.mkdir(parents=True)
     try:
         return benchmark(args, cleanup, workdir)

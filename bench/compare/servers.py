@@ -184,6 +184,10 @@ def start_mlflow(infra: Infra, venv: Path, cleanup: Cleanup) -> str:
         art.as_uri(),
         "--workers",
         "2",
+        # uvicorn kills a worker that misses its 5 s health check: on a loaded shared machine that cuts
+        # requests off mid-way (gunicorn, Modelgate's server, gets --timeout 120); give MLflow the same slack.
+        "--uvicorn-opts",
+        "--timeout-worker-healthcheck 120",
         "--host",
         LOOPBACK,
         "--port",
