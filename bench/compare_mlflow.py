@@ -181,6 +181,8 @@ def main() -> int:
         raise SystemExit(128 + signum)  # unwind through `finally`, like Ctrl-C does
 
     signal.signal(signal.SIGTERM, on_term)
+    # Started in the background by a script, SIGINT arrives ignored: Ctrl-C / kill -INT must still clean up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = VAR / f"run-{os.getpid()}"
     cleanup = Cleanup()
 
