@@ -169,7 +169,8 @@ def benchmark(args: argparse.Namespace, cleanup: Cleanup, workdir: Path) -> int:
         print(f"\nkept running: MLflow {mlflow_url}, Modelgate {mg.url} (token {mg.token})")
         print(f"stop them with: bash scripts/services.sh stop {workdir}/services, and kill -- -PGID for:")
         for what, _ in cleanup.actions:
-            print(f"  {what}")
+            if "process group" in what:
+                print(f"  {what}")
         print(f"then remove {workdir}")
     return 0
 
