@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from compare.load import OPS, OPS_BY_KEY, Op, Req, Sample, run_round
+from compare.load import OPS, OPS_BY_KEY, Op, Req, Sample, run_round, shape
 from compare.report import Results, as_json, error_digest, markdown, queries_markdown
 from compare.seed import (
     CREATE_MODEL,
@@ -133,6 +133,13 @@ def benchmark(args: argparse.Namespace, cleanup: Cleanup, workdir: Path) -> int:
         counts = count_queries(mg, seeded["Modelgate"], ops)
         print("\nModelgate SQL statements per request (in-process, Django test client, same database):\n")
         print(queries_markdown(counts))
+
+    for op in ops:
+        if op.until_ready or op.key == "log-batch":
+            continue  # writes: the timed rounds check every answer's status
+        shapes = {t.name: shape(t, op, seeded[t.name]) for t in targets}
+        same = "same" if len(set(shapes.values())) == 1 else "DIFFERENT"
+        log(f"{op.key} answers ({same}): " + "; ".join(f"{n}: {s}" for n, s in shapes.items()))
 
     results: Results = {}
     for op in ops:

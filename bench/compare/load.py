@@ -200,3 +200,27 @@ def run_round(
         t.join()
     # Wall time of the measured window, including the last requests that ran past the deadline.
     into.seconds += time.monotonic() - window["start"]
+
+
+def shape(target: Target, op: Op, seeded: Seeded) -> str:
+    """A one-line summary of one answer (status, top-level keys, list lengths), to check that both servers do
+    the same work for an operation before they are timed: a search that finds nothing on one side is no race."""
+    req = op.build(seeded)
+    with requests.Session() as session:
+        session.headers.update(target.headers)
+        res = session.request(
+            req.method, target.api(req.path), params=req.params, json=req.body, timeout=TIMEOUT
+        )
+    if res.status_code != 200:
+        return f"HTTP {res.status_code}"
+    data = res.json() if res.content else {}
+    parts = []
+    for key, value in sorted(data.items()):
+        if isinstance(value, list):
+            parts.append(f"{key}[{len(value)}]")
+        elif isinstance(value, dict):
+            inner = ",".join(f"{k}[{len(v)}]" for k, v in sorted(value.items()) if isinstance(v, list))
+            parts.append(f"{key}{{{inner}}}")
+        else:
+            parts.append(key)
+    return " ".join(parts) or "{}"
