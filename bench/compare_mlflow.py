@@ -68,12 +68,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--queries", action="store_true", help="also count Modelgate's SQL statements per operation"
     )
+    p.add_argument("--queries-sql", action="store_true", help="--queries, and print the statements too")
     p.add_argument("--keep", action="store_true", help="leave the servers running and print how to stop them")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--mlflow-venv", type=Path, default=VAR / "mlflow-venv")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.clients < 1 or args.duration <= 0 or args.max_requests < 1:
         p.error("--rounds, --clients, --max-requests must be >= 1 and --duration > 0")
+    if args.queries_sql:
+        args.queries = True
     if args.only == "get-big":
         args.big = True
     return args
@@ -133,6 +136,11 @@ def benchmark(args: argparse.Namespace, cleanup: Cleanup, workdir: Path) -> int:
         counts = count_queries(mg, seeded["Modelgate"], ops)
         print("\nModelgate SQL statements per request (in-process, Django test client, same database):\n")
         print(queries_markdown(counts))
+        if args.queries_sql:
+            for key, row in counts.items():
+                print(f"\n{key}:")
+                for statement in row["sql"]:
+                    print(f"  {statement[:300]}")
 
     for op in ops:
         if op.until_ready or op.key == "log-batch":

@@ -70,6 +70,7 @@ def count_queries(tenant: str, token: str, requests_by_op: dict[str, list[dict[s
     for op, reqs in requests_by_op.items():
         total = 0
         statuses = []
+        sql: list[str] = []
         for req in reqs:
             path = f"/t/{tenant}/api/2.0/mlflow/{req['path']}"
             if req.get("params"):
@@ -83,7 +84,8 @@ def count_queries(tenant: str, token: str, requests_by_op: dict[str, list[dict[s
                     )
             total += len(ctx.captured_queries)
             statuses.append(res.status_code)
-        out[op] = {"queries": total, "requests": len(reqs), "status": statuses}
+            sql.extend(q["sql"] for q in ctx.captured_queries)
+        out[op] = {"queries": total, "requests": len(reqs), "status": statuses, "sql": sql}
     return out
 
 
