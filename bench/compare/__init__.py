@@ -1,0 +1,1 @@
+"""Helpers of `bench/compare_mlflow.py`: servers, seeding, load and the report."""
