@@ -21,6 +21,15 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/stage": {"post"},
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/tags/{key}": {"put", "delete"},
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
+    # governance: transition requests and policies
+    "/t/{tenant}/api/v1/transition-requests": {"get", "post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}": {"get"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/approve": {"post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/reject": {"post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/cancel": {"post"},
+    "/t/{tenant}/api/v1/models/{name}/transition-requests": {"get", "post"},
+    "/t/{tenant}/api/v1/models/{name}/policies": {"get"},
+    "/t/{tenant}/api/v1/models/{name}/policies/{stage}": {"get", "put", "delete"},
 }
 
 

@@ -249,3 +249,31 @@ def test_a_policy_requiring_approval_refuses_direct_transitions_except_for_tenan
     res = clients["ada"].post(url, {"stage": "Production", "archive_existing_versions": True}, format="json")
     assert res.status_code == 200, res.content
     assert stage_of(model, 2) == "Production" and stage_of(model, 1) == "Archived"
+
+
+def test_the_contract_shapes_are_in_the_schema(client):
+    schema = client.get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    create_op = schema["paths"]["/t/{tenant}/api/v1/transition-requests"]["post"]
+    ref = create_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"model", "version", "stage", "archive_existing_versions", "comment", "gate"} <= set(
+        components[ref]["properties"]
+    )
+    out = create_op["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"id", "status"} <= set(components[out]["properties"])
+    for verb in ("approve", "reject", "cancel"):
+        op = schema["paths"][f"/t/{{tenant}}/api/v1/transition-requests/{{request_id}}/{verb}"]["post"]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert list(components[ref]["properties"]) == ["comment"]
+    listing = schema["paths"]["/t/{tenant}/api/v1/transition-requests"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "status",
+        "model",
+        "mine",
+        "to_decide",
+        "limit",
+        "offset",
+    }
+    stage = schema["paths"]["/t/{tenant}/api/v1/models/{name}/versions/{version}/stage"]["post"]
+    ref = stage["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "gate" in components[ref]["properties"]
