@@ -6,81 +6,214 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0003_initial'),
-        ('tenants', '0001_initial'),
+        ("registry", "0003_initial"),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TransitionRequest',
+            name="TransitionRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('None', 'None'), ('Staging', 'Staging'), ('Production', 'Production'), ('Archived', 'Archived')], max_length=16)),
-                ('from_stage', models.CharField(choices=[('None', 'None'), ('Staging', 'Staging'), ('Production', 'Production'), ('Archived', 'Archived')], max_length=16)),
-                ('archive_existing_versions', models.BooleanField(default=False)),
-                ('comment', models.TextField(blank=True)),
-                ('gate', models.JSONField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('applied', 'Applied'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('status_message', models.TextField(blank=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('approvals_required', models.PositiveIntegerField(default=1)),
-                ('requester_name', models.CharField(blank=True, max_length=256)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('approved_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transition_requests', to='registry.registeredmodel')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transition_requests', to='tenants.tenant')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transition_requests', to='registry.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("None", "None"),
+                            ("Staging", "Staging"),
+                            ("Production", "Production"),
+                            ("Archived", "Archived"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "from_stage",
+                    models.CharField(
+                        choices=[
+                            ("None", "None"),
+                            ("Staging", "Staging"),
+                            ("Production", "Production"),
+                            ("Archived", "Archived"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("archive_existing_versions", models.BooleanField(default=False)),
+                ("comment", models.TextField(blank=True)),
+                ("gate", models.JSONField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("cancelled", "Cancelled"),
+                            ("applied", "Applied"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("status_message", models.TextField(blank=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("approvals_required", models.PositiveIntegerField(default=1)),
+                ("requester_name", models.CharField(blank=True, max_length=256)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("approved_at", models.DateTimeField(blank=True, null=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transition_requests",
+                        to="registry.registeredmodel",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transition_requests",
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transition_requests",
+                        to="registry.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TransitionRequestEvent',
+            name="TransitionRequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=16)),
-                ('actor_name', models.CharField(blank=True, max_length=256)),
-                ('comment', models.TextField(blank=True)),
-                ('details', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='registry.transitionrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=16)),
+                ("actor_name", models.CharField(blank=True, max_length=256)),
+                ("comment", models.TextField(blank=True)),
+                ("details", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="registry.transitionrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='TransitionPolicy',
+            name="TransitionPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('None', 'None'), ('Staging', 'Staging'), ('Production', 'Production'), ('Archived', 'Archived')], max_length=16)),
-                ('requires_approval', models.BooleanField(default=True)),
-                ('approvals_required', models.PositiveIntegerField(default=1)),
-                ('gate', models.JSONField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField()),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transition_policies', to='registry.registeredmodel')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("None", "None"),
+                            ("Staging", "Staging"),
+                            ("Production", "Production"),
+                            ("Archived", "Archived"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("requires_approval", models.BooleanField(default=True)),
+                ("approvals_required", models.PositiveIntegerField(default=1)),
+                ("gate", models.JSONField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transition_policies",
+                        to="registry.registeredmodel",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'transition policies',
-                'constraints': [models.UniqueConstraint(fields=('model', 'stage'), name='transitionpolicy_unique_stage'), models.CheckConstraint(condition=models.Q(('approvals_required__gte', 1)), name='transitionpolicy_approvals_min')],
+                "verbose_name_plural": "transition policies",
+                "constraints": [
+                    models.UniqueConstraint(fields=("model", "stage"), name="transitionpolicy_unique_stage"),
+                    models.CheckConstraint(
+                        condition=models.Q(("approvals_required__gte", 1)),
+                        name="transitionpolicy_approvals_min",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='transitionrequest',
-            index=models.Index(fields=['tenant', 'status'], name='transitionrequest_status'),
+            model_name="transitionrequest",
+            index=models.Index(fields=["tenant", "status"], name="transitionrequest_status"),
         ),
         migrations.AddIndex(
-            model_name='transitionrequest',
-            index=models.Index(fields=['model', 'status'], name='transitionrequest_model'),
+            model_name="transitionrequest",
+            index=models.Index(fields=["model", "status"], name="transitionrequest_model"),
         ),
         migrations.AddConstraint(
-            model_name='transitionrequestevent',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'approved')), fields=('request', 'actor'), name='transitionrequestevent_one_approval'),
+            model_name="transitionrequestevent",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "approved")),
+                fields=("request", "actor"),
+                name="transitionrequestevent_one_approval",
+            ),
         ),
     ]
