@@ -44,6 +44,11 @@ app.conf.update(
             "task": "modelgate.flush_usage_counters",
             "schedule": 60.0,
         },
+        # An approved transition request whose apply task was lost would stay `approved` forever.
+        "requeue-approved-transition-requests": {
+            "task": "modelgate.requeue_approved_transition_requests",
+            "schedule": 60.0,
+        },
     },
 )
 app.autodiscover_tasks()

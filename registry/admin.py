@@ -14,7 +14,16 @@ from tenants.access import is_platform_admin, platform_admin_principal
 from tenants.admin import ServiceAdmin
 
 from . import services
-from .models import ModelAlias, ModelVersion, ModelVersionFile, RegisteredModel, RegisteredModelTag
+from .models import (
+    ModelAlias,
+    ModelVersion,
+    ModelVersionFile,
+    RegisteredModel,
+    RegisteredModelTag,
+    TransitionPolicy,
+    TransitionRequest,
+    TransitionRequestEvent,
+)
 
 
 def _principal(request, tenant):
@@ -274,3 +283,83 @@ class ModelAliasAdmin(PlatformAdminOnly, ServiceAdmin):
 
 # Webhooks: their admin lives with them; importing it here registers it (admin autodiscovery imports this module).
 from .webhooks import admin as _webhooks_admin  # noqa: E402, F401
+
+# --- governance: transition policies (edited through the services) and requests (read-only) ----------------------
+
+
+class TransitionPolicyForm(forms.ModelForm):
+    class Meta:
+        model = TransitionPolicy
+        fields = ["model", "stage", "requires_approval", "approvals_required", "gate"]
+        help_texts = {
+            "gate": 'Optional, e.g. {"metric": "auc", "op": ">=", "compare_to": "Production", "min_delta": 0.005}.',
+        }
+
+
+@admin.register(TransitionPolicy)
+class TransitionPolicyAdmin(PlatformAdminOnly, ServiceAdmin):
+    """Who may move a model's versions into a stage, and the standing gate. Saved by `transition_policy_set`, which
+    validates the gate strictly and audits the change."""
+
+    form = TransitionPolicyForm
+    list_display = ["model", "stage", "requires_approval", "approvals_required", "updated_by", "updated_at"]
+    list_filter = ["stage", "model__tenant"]
+    search_fields = ["model__name"]
+    list_select_related = ["model", "updated_by"]
+    autocomplete_fields = ["model"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["model", "stage", "updated_by", "updated_at"] if obj else ["updated_by", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
+        data = form.cleaned_data
+        saved = services.transition_policy_set(
+            principal=_principal(request, model.tenant),
+            model=model,
+            stage=obj.stage,
+            requires_approval=data["requires_approval"],
+            approvals_required=data["approvals_required"],
+            gate=data.get("gate"),
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
+        services.transition_policy_delete(
+            principal=_principal(request, model.tenant), model=model, stage=obj.stage
+        )
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset.select_related("model__tenant"):
+            services.transition_policy_delete(
+                principal=_principal(request, policy.model.tenant), model=policy.model, stage=policy.stage
+            )
+
+
+class RequestHistoryInline(ReadOnlyInline):
+    model = TransitionRequestEvent
+    fields = ["created_at", "kind", "actor_name", "comment", "details"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(TransitionRequest)
+class TransitionRequestAdmin(PlatformAdminOnly, admin.ModelAdmin):
+    """Read-only: requests are decided through the API by the model's approvers, not by platform admins."""
+
+    list_display = ["pk", "model", "version", "stage", "status", "requester_name", "created_at"]
+    list_filter = ["status", "stage", "tenant"]
+    search_fields = ["model__name", "requester_name"]
+    list_select_related = ["model", "version"]
+    inlines = [RequestHistoryInline]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

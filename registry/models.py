@@ -234,3 +234,109 @@ class UsageFlushBatch(models.Model):
 
     key = models.CharField(max_length=400, unique=True)
     flushed_at = models.DateTimeField(auto_now_add=True)
+
+
+# --- governance: transition requests, approvals, per-model policies ----------------------------------------------
+
+
+class TransitionRequestStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"  # enough approvals; waiting for the worker to apply it
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    APPLIED = "applied"
+    FAILED = "failed"  # approved, but applying it was refused (gate, stale precondition, version not READY)
+
+
+class TransitionRequest(models.Model):
+    """A request to move a version to a stage, decided by approvers other than the requester and applied by a
+    worker under the model's row lock."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="transition_requests")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="transition_requests")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="transition_requests")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    from_stage = models.CharField(max_length=16, choices=Stage.choices)  # the version's stage when requested
+    archive_existing_versions = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    gate = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=TransitionRequestStatus.choices, default=TransitionRequestStatus.PENDING
+    )
+    # Why it failed, or the gate result of the attempt that applied it.
+    status_message = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    # Copied from the model's policy when requested, so a later policy change never re-decides open requests.
+    approvals_required = models.PositiveIntegerField(default=1)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requester_name = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)  # the requeue beat task looks for old ones
+    decided_at = models.DateTimeField(null=True, blank=True)  # applied, failed, rejected or cancelled
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="transitionrequest_status"),
+            models.Index(fields=["model", "status"], name="transitionrequest_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.pk}: {self.model_id} v{self.version_id} → {self.stage}"
+
+
+class TransitionRequestEvent(models.Model):
+    """One step of a request's history (created, approved, rejected, cancelled, applied, failed) with who, when and
+    their comment. Approvals are the `approved` rows; distinct actors count."""
+
+    request = models.ForeignKey(TransitionRequest, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=256, blank=True)
+    comment = models.TextField(blank=True)
+    details = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # One approval per approver: "the same approver twice counts once" holds in the database too.
+            models.UniqueConstraint(
+                fields=["request", "actor"],
+                condition=models.Q(kind="approved"),
+                name="transitionrequestevent_one_approval",
+            )
+        ]
+
+
+class TransitionPolicy(models.Model):
+    """How a model's versions may enter a stage: only through approved requests (`requires_approval`), with how
+    many distinct approvals, and a standing gate every promotion to the stage must pass."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="transition_policies")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    requires_approval = models.BooleanField(default=True)
+    approvals_required = models.PositiveIntegerField(default=1)
+    gate = models.JSONField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "transition policies"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "stage"], name="transitionpolicy_unique_stage"),
+            models.CheckConstraint(
+                condition=models.Q(approvals_required__gte=1), name="transitionpolicy_approvals_min"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} → {self.stage}"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from . import usage
-from .models import ModelVersion, VersionStatus
-from .services import REGISTER_TASK, registration_finalize
+from .models import ModelVersion, TransitionRequest, TransitionRequestStatus, VersionStatus
+from .services import APPLY_TASK, REGISTER_TASK, registration_finalize, transition_request_apply
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +106,43 @@ def flush_usage_counters() -> int:
 
 
 __all__ += ["flush_usage_counters"]
+
+
+# --- governance: approved transition requests ---------------------------------------------------------------
+
+
+@shared_task(
+    name=APPLY_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=0.5,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def apply_transition_request(request_id: int) -> str | None:
+    """Apply an approved transition request (→ applied, or failed with the reason). Safe to run any number of times:
+    `transition_request_apply` guards on the status under the row locks."""
+    close_old_connections()  # a connection broken by a database restart would fail every retry otherwise
+    return transition_request_apply(request_id=request_id)
+
+
+@shared_task(name="modelgate.requeue_approved_transition_requests")
+def requeue_approved_transition_requests(older_than_seconds: int = 60) -> int:
+    """Re-enqueue requests still `approved` after a while (their enqueue was lost, e.g. the broker was down at
+    commit time). Harmless for requests whose task is merely slow: applying is idempotent."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        TransitionRequest.objects.filter(
+            status=TransitionRequestStatus.APPROVED, approved_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for request_id in ids:
+        apply_transition_request.delay(request_id)
+    if ids:
+        logger.info("requeued %d approved transition requests", len(ids))
+    return len(ids)
+
+
+__all__ += ["apply_transition_request", "requeue_approved_transition_requests"]

@@ -149,6 +149,13 @@ class StageTransitionInput(serializers.Serializer):
         "header with the version's ETag (or a stage name) does the same.",
     )
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    gate = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A promotion gate checked with the model's policy gate in the same locked transaction "
+        "(see transition requests); failed → 409 CONFLICT with the gate result in `details`.",
+    )
 
 
 class AliasSetInput(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import audit, history, views
+from . import requests as governance
 from . import webhooks as webhook_views
 
 urlpatterns = [
@@ -56,5 +57,44 @@ urlpatterns = [
         "models/<str:name>/versions/<int:version>/provenance",
         history.ProvenanceView.as_view(),
         name="registry-version-provenance",
+    ),
+    # --- governance: transition requests and policies ---
+    path(
+        "transition-requests",
+        governance.TransitionRequestListView.as_view(),
+        name="registry-transition-requests",
+    ),
+    path(
+        "transition-requests/<int:request_id>",
+        governance.TransitionRequestDetailView.as_view(),
+        name="registry-transition-request",
+    ),
+    path(
+        "transition-requests/<int:request_id>/approve",
+        governance.TransitionRequestApproveView.as_view(),
+        name="registry-transition-request-approve",
+    ),
+    path(
+        "transition-requests/<int:request_id>/reject",
+        governance.TransitionRequestRejectView.as_view(),
+        name="registry-transition-request-reject",
+    ),
+    path(
+        "transition-requests/<int:request_id>/cancel",
+        governance.TransitionRequestCancelView.as_view(),
+        name="registry-transition-request-cancel",
+    ),
+    path(
+        "models/<str:name>/transition-requests",
+        governance.ModelTransitionRequestListView.as_view(),
+        name="registry-model-transition-requests",
+    ),
+    path(
+        "models/<str:name>/policies", governance.ModelPolicyListView.as_view(), name="registry-model-policies"
+    ),
+    path(
+        "models/<str:name>/policies/<str:stage>",
+        governance.ModelPolicyView.as_view(),
+        name="registry-model-policy",
     ),
 ]

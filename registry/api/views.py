@@ -411,6 +411,7 @@ class VersionStageView(TenantAPIView):
             expected_stage=expected,
             expected_last_updated_timestamp=expected_updated,
             comment=data.get("comment", ""),
+            gate=data.get("gate"),
         )
         return _version_response(mv)
 

@@ -27,6 +27,7 @@ from registry.validation import (
 )
 
 from .aliases import alias_delete, alias_set
+from .gates import validate_gate
 from .models import (
     registered_model_create,
     registered_model_delete,
@@ -37,8 +38,18 @@ from .models import (
     registered_model_set_tag,
     registered_model_update,
 )
+from .policies import policy_for, transition_policy_delete, transition_policy_set
 from .registration import REGISTER_TASK, enqueue_registration, manifest_sha256, registration_finalize
-from .stages import model_version_transition_stage, stage_level
+from .requests import (
+    APPLY_TASK,
+    enqueue_transition_request_apply,
+    transition_request_apply,
+    transition_request_approve,
+    transition_request_cancel,
+    transition_request_create,
+    transition_request_reject,
+)
+from .stages import GateFailure, model_version_transition_stage, stage_level
 from .versions import (
     model_version_create,
     model_version_delete,
@@ -48,6 +59,8 @@ from .versions import (
 )
 
 __all__ = [
+    "APPLY_TASK",
+    "GateFailure",
     "REGISTER_TASK",
     "OWNER_TEAM_TAG",
     "STAGES",
@@ -55,6 +68,7 @@ __all__ = [
     "alias_set",
     "canonical_stage",
     "enqueue_registration",
+    "enqueue_transition_request_apply",
     "is_ownership_tag",
     "is_protected_alias",
     "manifest_sha256",
@@ -65,6 +79,7 @@ __all__ = [
     "model_version_transition_stage",
     "model_version_update",
     "parse_version_number",
+    "policy_for",
     "registered_model_create",
     "registered_model_delete",
     "registered_model_delete_tag",
@@ -75,7 +90,15 @@ __all__ = [
     "registered_model_update",
     "registration_finalize",
     "stage_level",
+    "transition_policy_delete",
+    "transition_policy_set",
+    "transition_request_apply",
+    "transition_request_approve",
+    "transition_request_cancel",
+    "transition_request_create",
+    "transition_request_reject",
     "validate_alias",
+    "validate_gate",
     "validate_model_name",
     "validate_tag",
 ]

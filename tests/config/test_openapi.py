@@ -31,6 +31,15 @@ REGISTRY_PATHS = {
     # History and provenance (registry/api/history.py)
     "/t/{tenant}/api/v1/models/{name}/stages": {"get"},
     "/t/{tenant}/api/v1/models/{name}/versions/{version}/provenance": {"get"},
+    # governance: transition requests and policies
+    "/t/{tenant}/api/v1/transition-requests": {"get", "post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}": {"get"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/approve": {"post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/reject": {"post"},
+    "/t/{tenant}/api/v1/transition-requests/{request_id}/cancel": {"post"},
+    "/t/{tenant}/api/v1/models/{name}/transition-requests": {"get", "post"},
+    "/t/{tenant}/api/v1/models/{name}/policies": {"get"},
+    "/t/{tenant}/api/v1/models/{name}/policies/{stage}": {"get", "put", "delete"},
 }
 
 
