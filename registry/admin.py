@@ -340,8 +340,7 @@ class TransitionPolicyAdmin(PlatformAdminOnly, ServiceAdmin):
 
 class RequestHistoryInline(ReadOnlyInline):
     model = TransitionRequestEvent
-    fields = ["created_at", "kind", "actor_name", "comment", "details"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "kind", "actor_name", "comment", "details")
     show_change_link = False
 
 

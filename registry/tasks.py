@@ -111,7 +111,7 @@ __all__ += ["flush_usage_counters"]
 # --- governance: approved transition requests ---------------------------------------------------------------
 
 
-@shared_task(
+@shared_task(  # type: ignore[call-overload]  # retry_backoff=0.5: celery takes a float factor, celery-types an int
     name=APPLY_TASK,
     acks_late=True,
     reject_on_worker_lost=True,

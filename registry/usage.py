@@ -43,8 +43,11 @@ _down_until = 0.0
 
 
 class VersionLike(Protocol):
-    model_id: int
-    version: int
+    @property
+    def model_id(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 class VersionRef(NamedTuple):

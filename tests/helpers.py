@@ -53,10 +53,11 @@ def client_for(secret: str | None) -> APIClient:
 
 
 class Worker:
-    def __init__(self, proc: subprocess.Popen, env: dict[str, str], log: Path):
+    def __init__(self, proc: subprocess.Popen, env: dict[str, str], log: Path, name: str = ""):
         self.proc = proc
         self.env = env
         self.log = log
+        self.name = name  # the node name (`w1@host`) control commands address
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -147,7 +147,7 @@ def pending_version(model, tenant) -> ModelVersion:
         version=model.last_version,
         source=f"models:/{logged.model_id}",
         source_path=f"0/models/{logged.model_id}/artifacts",
-        run_id=logged.source_run.run_id,
+        run_id=logged.source_run.run_id if logged.source_run else "",
         creation_timestamp=ts,
         last_updated_timestamp=ts,
     )

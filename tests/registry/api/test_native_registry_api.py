@@ -5,6 +5,7 @@ INVALID_PARAMETER_VALUE, stale preconditions 409 CONFLICT."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -552,7 +553,7 @@ READS = [
     ("get", "models/churn/aliases/champion", None),
     ("get", "models/churn/resolve?version=1", None),
 ]
-WRITES = [
+WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("patch", "models/churn", {"description": "x"}),
     ("delete", "models/churn", None),
     ("post", "models/churn/rename", {"new_name": "y"}),

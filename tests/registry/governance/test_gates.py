@@ -34,7 +34,8 @@ def assert_refused_and_recorded(res, model, *, reason: str) -> dict:
     failed = events("gate.failed", model)
     assert len(failed) == 1
     assert failed[0].version == 2 and failed[0].actor_name == "olivia"
-    assert failed[0].after["gate"] == result and failed[0].after["stage"] == "Production"
+    after = failed[0].after or {}
+    assert after["gate"] == result and after["stage"] == "Production"
     assert not [e for e in events("model_version.stage_changed", model) if e.version == 2]
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from rest_framework.parsers import JSONParser
@@ -13,6 +14,7 @@ from rest_framework.test import APIRequestFactory
 from config.errors import InvalidParameter
 from registry.mlflow_api import payloads
 from registry.mlflow_api.base import Call
+from tenants.access import Principal
 
 
 def test_tags_arrive_as_a_dict_whatever_shape_the_client_sent():
@@ -66,7 +68,7 @@ def test_integers_out_of_int64_range_are_refused():
 def call_with(body: dict) -> Call:
     factory = APIRequestFactory()
     request = Request(factory.post("/x", body, format="json"), parsers=[JSONParser()])
-    return Call(request, SimpleNamespace(tenant=None, user=None), {})
+    return Call(request, cast(Principal, SimpleNamespace(tenant=None, user=None)), {})
 
 
 def test_a_required_string_parameter_is_never_none():
