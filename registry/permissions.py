@@ -206,7 +206,7 @@ def parse_grants(tenant: Any, grants: Any) -> list[tuple[str, Any, str]]:
         if ("team" in grant) == ("user" in grant):
             raise InvalidParameter(f"grants[{index}] must name exactly one of 'team' or 'user'.")
         if "team" in grant:
-            team = Team.objects.filter(tenant=tenant, slug=grant["team"]).select_related("group").first()
+            team = Team.objects.for_tenant(tenant).filter(slug=grant["team"]).select_related("group").first()
             if team is None:
                 raise InvalidParameter(f"grants[{index}]: team '{grant['team']}' not found in this tenant.")
             key, subject = ("team", team.pk), team

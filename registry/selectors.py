@@ -49,7 +49,8 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
         raise _model_not_found(name)
     model = (
         RegisteredModel.objects.select_related("owner_team", "tenant")
-        .filter(tenant=principal.tenant, name=name)
+        .for_tenant(principal.tenant)
+        .filter(name=name)
         .first()
     )
     if model is None or not allows(principal, model, "read"):

@@ -20,7 +20,7 @@ class TenantOwnedQuerySet(models.QuerySet):
     """The queryset of every tenant-owned model: every query starts from `for_tenant()`."""
 
     def for_tenant(self, tenant: Tenant | int) -> TenantOwnedQuerySet:
-        return self.filter(tenant=tenant)
+        return self.filter(tenant_id=getattr(tenant, "pk", tenant))
 
 
 class TenantQuerySet(models.QuerySet):
@@ -86,6 +86,8 @@ class Team(models.Model):
     name = models.CharField(max_length=200, blank=True)
     group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]

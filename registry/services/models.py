@@ -45,7 +45,7 @@ def _team_in_tenant(tenant: Tenant, team: Team | str | None) -> Team | None:
         if team.tenant_id != tenant.pk:
             raise InvalidParameter(f"Team '{team.slug}' not found in this tenant.")
         return team
-    found = Team.objects.filter(tenant=tenant, slug=str(team)).first()
+    found = Team.objects.for_tenant(tenant).filter(slug=str(team)).first()
     if found is None:
         raise InvalidParameter(f"Team '{team}' not found in this tenant.")
     return found
@@ -95,7 +95,7 @@ def registered_model_create(
             .values_list("quota_models", flat=True)
             .first()
         )
-        if quota is not None and RegisteredModel.objects.filter(tenant=tenant).count() >= quota:
+        if quota is not None and RegisteredModel.objects.for_tenant(tenant).count() >= quota:
             raise QuotaExceeded(f"Tenant '{tenant.slug}' has reached its quota of {quota} models.")
     ts = now_ms()
     try:

@@ -67,16 +67,17 @@ def registration_finalize(*, version_id: int) -> str | None:
     prefix = version.source_path.rstrip("/")
     entries = (
         list(
-            ArtifactEntry.objects.filter(tenant=tenant, path__startswith=prefix + "/").values_list(
-                "path", "blob_id", "sha256", "size"
-            )
+            ArtifactEntry.objects.for_tenant(tenant)
+            .filter(path__startswith=prefix + "/")
+            .values_list("path", "blob_id", "sha256", "size")
         )
         if prefix
         else []
     )
     if not entries and prefix:
         single = (
-            ArtifactEntry.objects.filter(tenant=tenant, path=prefix)
+            ArtifactEntry.objects.for_tenant(tenant)
+            .filter(path=prefix)
             .values_list("path", "blob_id", "sha256", "size")
             .first()
         )

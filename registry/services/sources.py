@@ -58,7 +58,8 @@ def resolve_source(principal: Principal, source: str, run_id: str | None, model_
             raise InvalidParameter(f"'model_id' {model_id} does not match the source '{source}'.")
         logged_model = (
             LoggedModel.objects.select_related("experiment", "source_run")
-            .filter(tenant=tenant, model_id=mid)
+            .for_tenant(tenant)
+            .filter(model_id=mid)
             .first()
         )
         if logged_model is None or not readable_experiment(logged_model.experiment):
@@ -72,7 +73,7 @@ def resolve_source(principal: Principal, source: str, run_id: str | None, model_
     elif source.startswith("runs:/"):
         rest = source[len("runs:/") :].lstrip("/")
         rid, _, sub = rest.partition("/")
-        run = Run.objects.select_related("experiment").filter(tenant=tenant, run_id=rid).first()
+        run = Run.objects.for_tenant(tenant).select_related("experiment").filter(run_id=rid).first()
         sub_path = _clean_relative_path(sub)
         if run is None or sub_path is None or not readable_experiment(run.experiment):
             raise bad
@@ -88,7 +89,7 @@ def resolve_source(principal: Principal, source: str, run_id: str | None, model_
         # The tree's first segment is the experiment number: the caller must be able to read that experiment.
         first = source_path.split("/", 1)[0]
         experiment = (
-            Experiment.objects.filter(tenant=tenant, number=int(first)).first()
+            Experiment.objects.for_tenant(tenant).filter(number=int(first)).first()
             if ascii_digits(first) and len(first) < 19
             else None
         )
@@ -99,7 +100,7 @@ def resolve_source(principal: Principal, source: str, run_id: str | None, model_
 
     if run_id:
         given = (
-            Run.objects.filter(tenant=tenant, run_id=str(run_id)).first()
+            Run.objects.for_tenant(tenant).filter(run_id=str(run_id)).first()
             if is_storable(str(run_id))
             else None
         )

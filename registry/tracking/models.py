@@ -12,13 +12,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from registry.artifacts.storage import blob_key
 from registry.permissions_levels import LEVEL_PERMISSIONS
-
-
-class TenantQuerySet(models.QuerySet):
-    """Rows that carry their tenant: every query of them starts from `for_tenant()`."""
-
-    def for_tenant(self, tenant) -> TenantQuerySet:
-        return self.filter(tenant=tenant)
+from tenants.models import TenantOwnedQuerySet
 
 
 class LifecycleStage(models.TextChoices):
@@ -43,7 +37,7 @@ class Experiment(models.Model):
     creation_time = models.BigIntegerField()
     last_update_time = models.BigIntegerField()
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -99,7 +93,7 @@ class Run(models.Model):
     deleted_time = models.BigIntegerField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=1000)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -191,7 +185,7 @@ class LoggedModel(models.Model):
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     def __str__(self) -> str:
         return self.model_id
@@ -243,7 +237,7 @@ class Dataset(models.Model):
     profile = models.TextField(blank=True, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -298,7 +292,7 @@ class Blob(models.Model):
     size = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="blob_unique_digest")]
@@ -320,7 +314,7 @@ class ArtifactEntry(models.Model):
     size = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "path"], name="artifactentry_unique_path")]

@@ -10,10 +10,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-
-class TenantQuerySet(models.QuerySet):
-    def for_tenant(self, tenant) -> TenantQuerySet:
-        return self.filter(tenant_id=getattr(tenant, "pk", tenant))
+from tenants.models import TenantOwnedQuerySet
 
 
 class Webhook(models.Model):
@@ -36,7 +33,7 @@ class Webhook(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         # The outbox asks "active webhooks of this tenant" once per event: keep it one index lookup.
@@ -78,7 +75,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -103,7 +100,7 @@ class WebhookAttempt(models.Model):
     duration_ms = models.IntegerField(default=0)
     response_excerpt = models.TextField(blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["delivery_id", "number", "at"]
