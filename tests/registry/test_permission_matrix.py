@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 
 from accounts import services as account_services
 from registry import permissions
 from registry import services as registry_services
-from registry.models import RegisteredModel, VersionStatus
+from registry.models import AuditChainHead, AuditEvent, RegisteredModel, VersionStatus
 from registry.permissions import SCOPE_FOR_LEVEL
 from registry.permissions_levels import LEVEL_RANK, LEVELS
 from registry.tracking.models import ArtifactEntry, Experiment
@@ -26,6 +27,7 @@ from tenants import services as tenant_services
 from tenants.models import Tenant
 from tests.helpers import client_for, issue, principal_of
 from tests.helpers import make_run_in_new_experiment as make_run
+from tests.registry.audit_helpers import triggers_disabled
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
 SLUG, OTHER_SLUG = "matrix", "matrix-other"
@@ -115,9 +117,14 @@ def world(django_db_setup, django_db_blocker):
     )
     with django_db_blocker.unblock():
         group_ids = [owners.group_id, grantees.group_id]
-        # Blobs are PROTECTed by the files that point at them: remove those first, then the tenants cascade.
+        # Blobs are PROTECTed by the files that point at them: remove those first, then the tenants cascade. A
+        # tenant's audit history is append-only and PROTECTs the tenant: this module-wide fixture (outside any
+        # test transaction) removes it the way only a database owner can, with the triggers off.
         RegisteredModel.objects.filter(tenant__slug__in=[SLUG, OTHER_SLUG]).delete()
         ArtifactEntry.objects.filter(tenant__slug__in=[SLUG, OTHER_SLUG]).delete()
+        with transaction.atomic(), triggers_disabled():
+            AuditEvent.objects.filter(tenant__slug__in=[SLUG, OTHER_SLUG]).delete()
+            AuditChainHead.objects.filter(tenant__slug__in=[SLUG, OTHER_SLUG]).delete()
         Tenant.objects.filter(slug__in=[SLUG, OTHER_SLUG]).delete()
         Group.objects.filter(pk__in=group_ids).delete()
         get_user_model().objects.filter(username__in=USERNAMES).delete()

@@ -136,7 +136,7 @@ def test_a_dataset_is_one_row_per_experiment_and_relogging_it_changes_nothing(ml
 
     events = AuditEvent.objects.filter(tenant=tenant, action="run.inputs_logged").order_by("seq")
     assert events.count() == 3  # the re-log of `first` changed nothing, so it is not an event
-    assert events[0].actor.username == "olivia"
+    assert events[0].actor_name == "olivia"
     assert events[0].after == {
         "experiment_id": "1",
         "datasets": [
