@@ -1,11 +1,12 @@
-"""The signed-in landing page: where the login form sends people. It lists the caller's tenants with the URLs to
-give the MLflow client, until the tenant web views take over."""
+"""The signed-in landing page: where the login form sends people. It lists the caller's tenants, each linking to
+its dashboard (`/t/<tenant>/`), with the URL to give the MLflow client."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from tenants.models import Membership
 
@@ -23,6 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "role": m.role,
             "suspended": m.tenant.is_suspended,
             "tracking_uri": f"{base}/t/{m.tenant.slug}",
+            "dashboard_url": reverse("web:dashboard", kwargs={"tenant": m.tenant.slug}),
         }
         for m in memberships
     ]
