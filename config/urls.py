@@ -22,7 +22,11 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="web/redoc.html"),
+        name="api-redoc",
+    ),
     path("api/v1/me", MeView.as_view(), name="me-unprefixed"),
     path("api/v1/tenants/", TenantListView.as_view(), name="tenant-list"),
     path("t/<str:tenant>/api/v1/", include(tenant_api_v1)),
