@@ -5,6 +5,7 @@ client) per person. Everything is built through the services, as a user would th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -132,3 +133,65 @@ def browser_for():
         return client
 
     return make
+
+
+# --- browser tests -------------------------------------------------------------------------------------------------
+
+CHROMIUM = (
+    "/usr/bin/chromium"  # Debian's package (.ci/run installs it); Playwright's own download is never used
+)
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the whole session (each test opens its own context: cookies do not leak).
+
+    Playwright's sync API keeps an asyncio loop registered in this thread, and Django refuses ORM calls from a
+    thread with a running loop. The test thread stays synchronous (Playwright switches greenlets, never runs our
+    code inside the loop), so Django's documented escape hatch is safe here, and only for the browser session."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="session")
+def _live_server_connections(django_db_setup, django_db_blocker):
+    """The live server's request threads keep persistent database connections (CONN_MAX_AGE); end them before
+    the test database is dropped, or dropping it fails with "being accessed by other users"."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def page(chromium, live_server, _live_server_connections):
+    context = chromium.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
