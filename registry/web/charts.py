@@ -35,8 +35,9 @@ def _finite(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in points if math.isfinite(x) and math.isfinite(y)]
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About `count` round tick values covering [low, high] (1, 2 or 5 times a power of ten apart)."""
+def nice_ticks(low: float, high: float, count: int = 5, *, integer: bool = False) -> list[float]:
+    """About `count` round tick values covering [low, high] (1, 2 or 5 times a power of ten apart); whole numbers
+    only when `integer` (steps are counted: a tick at step 0.5 would mean nothing)."""
     if high < low:
         low, high = high, low
     if high == low:
@@ -45,6 +46,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(1, count - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    if integer:
+        step = max(1, round(step))
     first = math.floor(low / step) * step
     ticks = []
     value = first
@@ -116,7 +119,9 @@ def line_chart(
         )
         return mark_safe("".join(out))  # noqa: S308 — every text above went through escape()
 
-    x_ticks = nice_ticks(min(x for x, _ in points), max(x for x, _ in points))
+    x_ticks = nice_ticks(
+        min(x for x, _ in points), max(x for x, _ in points), integer=all(x.is_integer() for x, _ in points)
+    )
     y_ticks = nice_ticks(min(y for _, y in points), max(y for _, y in points))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 

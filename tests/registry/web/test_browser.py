@@ -39,6 +39,8 @@ def test_a_member_signs_in_finds_a_model_by_tag_and_opens_a_version(page, churn)
     assert page.get_by_role("heading", level=1).inner_text().startswith("churn")
     assert "version 1" in page.get_by_role("heading", level=1).inner_text()
     assert page.get_by_role("link", name="MLmodel").is_visible()
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "version.png"), full_page=True)
     assert page.get_by_role("button", name="Move version").is_visible()  # the owner may
 
 
@@ -49,6 +51,8 @@ def test_comparing_two_runs_overlays_both_series(page, churn):
     page.get_by_label("Compare deeper").check()
     page.get_by_role("button", name="Compare selected runs").click()
     page.wait_for_url(re.compile(r"/t/acme/runs/compare/"))
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "compare.png"), full_page=True)
     chart = page.locator("figure", has=page.locator("figcaption", has_text="auc")).locator("svg")
     assert chart.locator("polyline").count() == 2
     assert page.locator("tr.differs", has_text="depth").count() == 1
