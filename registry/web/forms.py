@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 
 from accounts.services import DEFAULT_SCOPES
 from registry.models import Stage
 from registry.permissions_levels import LEVELS
+from tenants.models import Role
 
 LEVEL_CHOICES = [(level, level.replace("_", " ")) for level in LEVELS]
 STAGE_CHOICES = [("", "any stage"), *[(s, s) for s in Stage.values]]
+
+
+def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
+    return cast(forms.ChoiceField, form.fields[name])
 
 
 class ModelFilterForm(forms.Form):
@@ -23,7 +30,7 @@ class ModelFilterForm(forms.Form):
 
     def __init__(self, *args, teams: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [("", "any team"), *[(t, t) for t in teams]]
+        _choice(self, "team").choices = [("", "any team"), *[(t, t) for t in teams]]
 
 
 class GrantForm(forms.Form):
@@ -36,7 +43,7 @@ class GrantForm(forms.Form):
 
     def __init__(self, *args, subjects: list[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["subject"].choices = [("", "—"), *subjects]
+        _choice(self, "subject").choices = [("", "—"), *subjects]
 
     def grant(self) -> dict[str, str] | None:
         subject = self.cleaned_data.get("subject")
@@ -60,7 +67,7 @@ class TransitionForm(forms.Form):
 
     def __init__(self, *args, stages: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["stage"].choices = [(s, s) for s in stages]
+        _choice(self, "stage").choices = [(s, s) for s in stages]
 
 
 class AliasSetForm(forms.Form):
@@ -82,7 +89,8 @@ class TokenForm(forms.Form):
 
     def __init__(self, *args, role: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        allowed = DEFAULT_SCOPES[role]
-        self.fields["scopes"].choices = [(s, s) for s in allowed]
+        allowed = DEFAULT_SCOPES[Role(role)]
+        _choice(self, "scopes").choices = [(s, s) for s in allowed]
         self.fields["scopes"].initial = ["read"] if "read" in allowed else []
-        self.fields["expires_days"].initial = min(90, settings.MODELGATE["TOKEN_DEFAULT_DAYS"])
+        default_days = cast(int, settings.MODELGATE["TOKEN_DEFAULT_DAYS"])
+        self.fields["expires_days"].initial = min(90, default_days)

@@ -5,10 +5,11 @@ list's filters, a version's stage and alias history. Each starts from what the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, User
 from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
 from registry.models import (
@@ -133,7 +134,8 @@ def version_history(model: RegisteredModel, version: int) -> list[AuditEvent]:
 
 def own_tokens(principal: Principal) -> QuerySet[ApiToken]:
     """The caller's own tokens in this tenant, newest first (a member sees no one else's)."""
-    return ApiToken.objects.filter(user=principal.user, tenant=principal.tenant).order_by("-created_at")
+    user = cast(User, principal.user)
+    return ApiToken.objects.filter(user=user, tenant=principal.tenant).order_by("-created_at")
 
 
 def own_token(principal: Principal, token_id: int) -> ApiToken:

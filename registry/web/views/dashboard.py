@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from tenants.access import Principal
 
@@ -13,7 +13,7 @@ from ..access import page, tenant_page
 from ..fragments import fragment_target
 
 
-@require_GET
+@require_safe
 @tenant_page
 def dashboard(request: HttpRequest, principal: Principal) -> HttpResponse:
     live = selectors.live_models(principal)
@@ -29,7 +29,7 @@ def dashboard(request: HttpRequest, principal: Principal) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @tenant_page
 def go(request: HttpRequest, principal: Principal) -> HttpResponse:
     """`?to=#/experiments/1/runs/<id>` → that run's page; anything unknown → the dashboard. The target page does

@@ -4,7 +4,7 @@ checkboxes pick runs for the compare page."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config.errors import InvalidParameter
 from registry.tracking import selectors as tracking_selectors
@@ -19,7 +19,7 @@ COLUMNS = 6  # metric and param columns shown in the runs table (the run page ha
 VIEW_TYPES = [("ACTIVE_ONLY", "active"), ("DELETED_ONLY", "deleted"), ("ALL", "all")]
 
 
-@require_GET
+@require_safe
 @tenant_page
 def experiment_list(request: HttpRequest, principal: Principal) -> HttpResponse:
     filter_string = request.GET.get("filter", "").strip()
@@ -78,7 +78,7 @@ def run_rows(runs: list) -> tuple[list[dict], list[str], list[str]]:
     return rows, metric_keys, param_keys
 
 
-@require_GET
+@require_safe
 @tenant_page
 def experiment_detail(request: HttpRequest, principal: Principal, experiment_id: str) -> HttpResponse:
     experiment = tracking_selectors.experiment_get(principal, experiment_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.forms import BaseFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import InvalidParameter
 from registry import permissions, services
@@ -21,7 +22,7 @@ from ..forms import GrantFormSet, ModelFilterForm
 PAGE_SIZE = 25
 
 
-@require_GET
+@require_safe
 @tenant_page
 def model_list(request: HttpRequest, principal: Principal) -> HttpResponse:
     teams = [t.slug for t in selectors.tenant_teams(principal)]
@@ -66,7 +67,7 @@ def _grant_subjects(principal: Principal) -> list[tuple[str, str]]:
     return teams + users
 
 
-def _grants_formset(principal: Principal, model: RegisteredModel, data=None) -> GrantFormSet:
+def _grants_formset(principal: Principal, model: RegisteredModel, data=None) -> BaseFormSet:
     initial = [
         {"subject": f"team:{g['team']}" if "team" in g else f"user:{g['user']}", "level": g["level"]}
         for g in permissions.grants_of(model)
@@ -76,7 +77,7 @@ def _grants_formset(principal: Principal, model: RegisteredModel, data=None) -> 
     )
 
 
-@require_GET
+@require_safe
 @tenant_page
 def model_detail(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
     model = registry_selectors.model_with_relations(registry_selectors.model_get(principal, name))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config.errors import InvalidParameter
 from registry import artifacts as storage
@@ -62,7 +62,7 @@ def _artifacts(principal: Principal, run: Run, sub: str) -> dict:
     return {"entries": entries, "crumbs": crumbs, "path": sub}
 
 
-@require_GET
+@require_safe
 @tenant_page
 def run_detail(request: HttpRequest, principal: Principal, run_id: str) -> HttpResponse:
     run = tracking_selectors.run_get(principal, run_id, with_data=True)
@@ -101,7 +101,7 @@ def _side_by_side(runs: list[Run], attr: str) -> list[dict]:
     return rows
 
 
-@require_GET
+@require_safe
 @tenant_page
 def run_compare(request: HttpRequest, principal: Principal) -> HttpResponse:
     run_ids = list(dict.fromkeys(r.strip() for r in request.GET.getlist("run") if r.strip()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import InvalidParameter, NotFound
 from registry import permissions, services
@@ -46,7 +46,7 @@ def _download_base(principal: Principal, version: ModelVersion) -> str:
     )
 
 
-@require_GET
+@require_safe
 @tenant_page
 def version_detail(request: HttpRequest, principal: Principal, name: str, version: int) -> HttpResponse:
     found = registry_selectors.version_get(principal, name, version)
