@@ -175,9 +175,11 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def _live_server_connections(django_db_setup, django_db_blocker):
-    """The live server's request threads keep persistent database connections (CONN_MAX_AGE); end them before
-    the test database is dropped, or dropping it fails with "being accessed by other users"."""
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, as usual; before it is dropped, end what still holds a connection to it.
+
+    A live server request thread that Chromium kept alive (HTTP keep-alive) still holds its connection when the
+    session ends; dropping the database would fail with "being accessed by other users"."""
     yield
     from django.db import connection
 
@@ -189,7 +191,7 @@ def _live_server_connections(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def page(chromium, live_server, _live_server_connections):
+def page(chromium, live_server):
     context = chromium.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
