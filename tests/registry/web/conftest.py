@@ -174,26 +174,21 @@ def chromium():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database, as usual; before it is dropped, end what still holds a connection to it.
-
-    A live server request thread that Chromium kept alive (HTTP keep-alive) still holds its connection when the
-    session ends; dropping the database would fail with "being accessed by other users"."""
-    yield
-    from django.db import connection
-
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-
-
 @pytest.fixture
 def page(chromium, live_server):
+    """A fresh browser context on the live server. Its request threads open database connections that must not
+    outlive a request (as the default CONN_MAX_AGE would let them, on kept-alive sockets): one still open when
+    the session ends makes dropping the test database fail ("being accessed by other users")."""
+    from django.db import connections
+
+    database = connections.settings[
+        "default"
+    ]  # the dict new connections (in the server's threads) are made from
+    previous = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
     context = chromium.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
     context.close()
+    database["CONN_MAX_AGE"] = previous
