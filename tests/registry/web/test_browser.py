@@ -67,6 +67,8 @@ def test_a_personal_token_works_with_the_mlflow_client(page, churn, live_server,
     page.get_by_label("read", exact=True).check()
     page.get_by_role("button", name="Create token").click()
     lines = page.locator("#token-env").inner_text().splitlines()
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "tokens.png"), full_page=True)
     assert lines[0] == f"MLFLOW_TRACKING_URI={live_server.url}/t/acme"
     secret = lines[1].removeprefix("MLFLOW_TRACKING_TOKEN=")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", secret)
@@ -82,5 +84,7 @@ def test_a_link_printed_by_the_mlflow_client_lands_on_the_run_page(page, churn):
     sign_in(page)
     page.wait_for_url(re.compile(rf"/t/acme/runs/{churn.run.run_id}/$"))
     assert page.get_by_role("heading", level=1).inner_text() == "Run baseline"
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "run.png"), full_page=True)
     page.goto(link)  # signed in: straight there
     page.wait_for_url(re.compile(rf"/t/acme/runs/{churn.run.run_id}/$"))
