@@ -178,3 +178,26 @@ def test_a_grant_to_someone_outside_the_tenant_is_refused(browser_for, owner, ou
 def test_the_landing_page_links_to_each_tenants_dashboard(browser_for, owner, tenant):
     html = browser_for(owner).get("/").content.decode()
     assert 'href="/t/acme/"' in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/t/a%00b/",
+        "/t/acme/models/a%00b/",
+        "/t/acme/models/?q=a%00b",
+        "/t/acme/models/?tag=k%3Dv%00",
+        "/t/acme/models/?page=99999999999999999999",
+        "/t/acme/models/churn/versions/99999999999/",
+        "/t/acme/experiments/?filter=name%20%3D%20%27a%00%27",
+        "/t/acme/experiments/%00/",
+        "/t/acme/experiments/?page_token=junk",
+        "/t/acme/runs/%00/",
+        "/t/acme/runs/compare/?run=%00",
+        "/t/acme/runs/compare/",
+        "/t/acme/go/?to=%23/models/%00/versions/1",
+    ],
+)
+def test_junk_in_urls_is_a_4xx_or_a_page_never_a_500(browser_for, owner, churn, url):
+    res = browser_for(owner).get(url)
+    assert res.status_code < 500, (url, res.status_code)

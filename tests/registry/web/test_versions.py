@@ -50,10 +50,31 @@ def test_a_viewer_sees_no_actions_and_posting_them_is_refused(browser_for, viewe
     assert ModelAlias.objects.filter(model=churn.model).count() == 1
 
 
-def test_another_tenant_cannot_post_actions_either(browser_for, outsider, churn):
-    res = browser_for(outsider).post(V3 + "transition/", {"stage": "Production"})
-    assert res.status_code == 404
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [
+        (V3 + "transition/", {"stage": "Production"}),
+        (V3 + "alias/", {"alias": "candidate"}),
+        ("/t/acme/models/churn/versions/1/alias/delete/", {"alias": "champion"}),
+        (
+            "/t/acme/models/churn/grants/",
+            {
+                "grants-TOTAL_FORMS": "1",
+                "grants-INITIAL_FORMS": "0",
+                "grants-0-subject": "",
+                "grants-0-level": "read",
+            },
+        ),
+    ],
+)
+def test_another_tenant_cannot_post_actions_either(browser_for, outsider, churn, url, data):
+    browser = browser_for(outsider)
+    assert browser.post(url, data).status_code == 404
+    assert browser.post(url.replace("/t/acme/", "/t/globex/"), data).status_code == 404
     assert stage_of(churn, 3) == Stage.NONE
+    assert sorted(ModelAlias.objects.filter(model=churn.model).values_list("alias", flat=True)) == [
+        "champion"
+    ]
 
 
 def test_a_manager_moves_a_version_to_production_archiving_the_current_one(browser_for, owner, churn):
