@@ -3,20 +3,22 @@ its dashboard (`/t/<tenant>/`), with the URL to give the MLflow client."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from accounts.models import User
 from tenants.models import Membership
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     base = request.build_absolute_uri("/").rstrip("/")
-    memberships = (
-        Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__slug")
-    )
+    user = cast(User, request.user)  # login_required: never anonymous here
+    memberships = Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug")
     tenants = [
         {
             "slug": m.tenant.slug,
