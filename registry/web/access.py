@@ -71,6 +71,14 @@ def after_post(request: HttpRequest, back: str, action: Callable[[], str | None]
     return HttpResponseRedirect(back, status=303)
 
 
+def may(principal: Principal, obj: Any, level: str) -> bool:
+    """Whether to offer an action needing `level` on `obj`: the gatekeeper's answer, and never in a suspended
+    tenant (read-only even for the platform admins who may still look at it)."""
+    from registry.permissions import allows
+
+    return not principal.tenant.is_suspended and allows(principal, obj, level)
+
+
 def page(
     request: HttpRequest, principal: Principal, template: str, context: dict[str, Any], *, nav: str = ""
 ) -> HttpResponse:

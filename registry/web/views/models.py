@@ -16,7 +16,7 @@ from tenants.access import Principal
 from tenants.models import Membership
 
 from .. import selectors
-from ..access import after_post, page, tenant_page
+from ..access import after_post, may, page, tenant_page
 from ..forms import GrantFormSet, ModelFilterForm
 
 PAGE_SIZE = 25
@@ -86,7 +86,7 @@ def model_detail(request: HttpRequest, principal: Principal, name: str) -> HttpR
     for alias in model.aliases.all():
         aliases_by_version.setdefault(alias.version.version, []).append(alias.alias)
     rows = [{"version": v, "aliases": aliases_by_version.get(v.version, [])} for v in versions]
-    can_manage = permissions.allows(principal, model, "manage")
+    can_manage = may(principal, model, "manage")
     context = {
         "model": model,
         "tags": sorted(model.tags.all(), key=lambda t: t.key),

@@ -9,15 +9,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import InvalidParameter, NotFound
-from registry import permissions, services
 from registry import selectors as registry_selectors
+from registry import services
 from registry.mlflow_api.artifacts import REGISTRY_PREFIX
 from registry.models import ModelVersion, RegisteredModel, Stage, VersionStatus
 from registry.tracking import selectors as tracking_selectors
 from tenants.access import Principal
 
 from .. import selectors
-from ..access import after_post, page, tenant_page
+from ..access import after_post, may, page, tenant_page
 from ..forms import AliasDeleteForm, AliasSetForm, TransitionForm
 
 
@@ -28,8 +28,7 @@ def allowed_stages(principal: Principal, model: RegisteredModel, version: ModelV
     return [
         stage
         for stage in Stage.values
-        if stage != version.stage
-        and permissions.allows(principal, model, services.stage_level(version.stage, stage))
+        if stage != version.stage and may(principal, model, services.stage_level(version.stage, stage))
     ]
 
 
@@ -59,13 +58,12 @@ def version_detail(request: HttpRequest, principal: Principal, name: str, versio
         except NotFound:
             source_run = None  # the run was deleted, or lives in an experiment this user may not read
     stages = allowed_stages(principal, model, found)
-    can_alias = found.status == VersionStatus.READY and permissions.allows(principal, model, "edit")
+    can_alias = found.status == VersionStatus.READY and may(principal, model, "edit")
     context = {
         "model": model,
         "version": found,
         "aliases": [
-            {"name": a, "can_delete": permissions.allows(principal, model, alias_level(principal, a))}
-            for a in aliases
+            {"name": a, "can_delete": may(principal, model, alias_level(principal, a))} for a in aliases
         ],
         "source_run": source_run,
         "manifest": registry_selectors.manifest(found),
@@ -78,7 +76,7 @@ def version_detail(request: HttpRequest, principal: Principal, name: str, versio
         else None,
         "alias_form": AliasSetForm() if can_alias else None,
         "protected_aliases": principal.tenant.protected_aliases,
-        "can_protected": permissions.allows(principal, model, "manage_production"),
+        "can_protected": may(principal, model, "manage_production"),
         "existing_aliases": sorted(a.alias for a in model.aliases.all()),
     }
     return page(request, principal, "web/versions/detail.html", context, nav="models")

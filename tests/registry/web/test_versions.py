@@ -163,3 +163,18 @@ def test_deleting_an_alias_from_a_page_where_it_no_longer_is_refused(browser_for
 
 def test_a_missing_version_is_404(browser_for, owner, churn):
     assert browser_for(owner).get("/t/acme/models/churn/versions/9/").status_code == 404
+
+
+def test_a_suspended_tenant_is_read_only_even_for_a_platform_admin(browser_for, owner, tenant, churn):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
+    tenant.status = "suspended"
+    tenant.save(update_fields=["status"])
+    assert browser_for(owner).get(V3).status_code == 403  # members are locked out
+    browser = browser_for(root)
+    html = browser.get(V3).content.decode()
+    assert "Move version" not in html and "Set alias" not in html
+    assert "Save grants" not in browser.get("/t/acme/models/churn/").content.decode()
+    assert browser.post(V3 + "transition/", {"stage": "Production"}).status_code == 403
+    assert stage_of(churn, 3) == Stage.NONE
