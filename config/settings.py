@@ -137,6 +137,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+# The web views' own CSS (registry/web); collectstatic copies it to STATIC_ROOT, WhiteNoise serves it.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Redis: Celery broker and the cache.
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -206,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+# Swagger UI and Redoc from drf-spectacular-sidecar's static files, not a CDN: the docs work offline.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS["SWAGGER_UI_DIST"] = "SIDECAR"
+SPECTACULAR_SETTINGS["SWAGGER_UI_FAVICON_HREF"] = "SIDECAR"
+SPECTACULAR_SETTINGS["REDOC_DIST"] = "SIDECAR"
 
 # Modelgate
 MODELGATE: dict[str, Any] = {

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.views import MeView, TenantListView
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="web/redoc.html"),
+        name="api-redoc",
+    ),
     path("api/v1/me", MeView.as_view(), name="me-unprefixed"),
     path("api/v1/tenants/", TenantListView.as_view(), name="tenant-list"),
     path("t/<str:tenant>/api/v1/", include(tenant_api_v1)),
@@ -31,6 +36,8 @@ urlpatterns = [
     path("", include("registry.mlflow_api.artifacts")),
     path("t/<str:tenant>/", include("registry.mlflow_api.urls")),
     path("", include("registry.mlflow_api.urls")),
+    # Web views for team members: last, so every API route above wins.
+    path("t/<str:tenant>/", include("registry.web.urls")),
 ]
 
 

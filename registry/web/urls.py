@@ -1,0 +1,34 @@
+"""Web pages of one tenant, mounted by config.urls under `t/<str:tenant>/` after every API route. Governance pages
+(transition requests, audit, provenance) will join here and in the nav of `templates/web/base.html`."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .views import dashboard, experiments, models, runs, tokens, versions
+
+app_name = "web"
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("go/", dashboard.go, name="go"),
+    path("models/", models.model_list, name="models"),
+    path("models/<str:name>/", models.model_detail, name="model"),
+    path("models/<str:name>/grants/", models.model_grants, name="model-grants"),
+    path("models/<str:name>/versions/<int:version>/", versions.version_detail, name="version"),
+    path(
+        "models/<str:name>/versions/<int:version>/transition/",
+        versions.version_transition,
+        name="version-transition",
+    ),
+    path("models/<str:name>/versions/<int:version>/alias/", versions.alias_set, name="alias-set"),
+    path(
+        "models/<str:name>/versions/<int:version>/alias/delete/", versions.alias_delete, name="alias-delete"
+    ),
+    path("experiments/", experiments.experiment_list, name="experiments"),
+    path("experiments/<str:experiment_id>/", experiments.experiment_detail, name="experiment"),
+    path("runs/compare/", runs.run_compare, name="compare"),
+    path("runs/<str:run_id>/", runs.run_detail, name="run"),
+    path("tokens/", tokens.token_list, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
+]

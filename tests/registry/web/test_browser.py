@@ -1,0 +1,90 @@
+"""The pages in a real browser (headless Debian Chromium driven by Playwright) against a live server: sign in, find
+a model by tag, open a version, compare two runs, create a token and use it with the MLflow client, and follow a
+link printed by the MLflow client."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCREENSHOTS = os.environ.get(
+    "MODELGATE_SCREENSHOTS"
+)  # a directory: save what the pages look like (development)
+
+
+def sign_in(page, user: str = "olivia", password: str = "olivia-pw-123") -> None:
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_member_signs_in_finds_a_model_by_tag_and_opens_a_version(page, churn):
+    page.goto("/t/acme/")
+    assert "/accounts/login/" in page.url
+    sign_in(page)
+    page.wait_for_url(re.compile(r"/t/acme/$"))
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "dashboard.png"), full_page=True)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    page.get_by_label("Tag", exact=True).fill("domain=crm")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name="churn", exact=True).click()
+    page.wait_for_url(re.compile(r"/t/acme/models/churn/$"))
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "model.png"), full_page=True)
+    page.get_by_role("link", name="v1", exact=True).first.click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("churn")
+    assert "version 1" in page.get_by_role("heading", level=1).inner_text()
+    assert page.get_by_role("link", name="MLmodel").is_visible()
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "version.png"), full_page=True)
+    assert page.get_by_role("button", name="Move version").is_visible()  # the owner may
+
+
+def test_comparing_two_runs_overlays_both_series(page, churn):
+    page.goto(f"/t/acme/experiments/{churn.experiment.number}/")
+    sign_in(page)
+    page.get_by_label("Compare baseline").check()
+    page.get_by_label("Compare deeper").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    page.wait_for_url(re.compile(r"/t/acme/runs/compare/"))
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "compare.png"), full_page=True)
+    chart = page.locator("figure", has=page.locator("figcaption", has_text="auc")).locator("svg")
+    assert chart.locator("polyline").count() == 2
+    assert page.locator("tr.differs", has_text="depth").count() == 1
+
+
+def test_a_personal_token_works_with_the_mlflow_client(page, churn, live_server, monkeypatch):
+    import mlflow
+
+    page.goto("/t/acme/tokens/")
+    sign_in(page)
+    page.get_by_label("Name").fill("notebook")
+    page.get_by_label("read", exact=True).check()
+    page.get_by_role("button", name="Create token").click()
+    lines = page.locator("#token-env").inner_text().splitlines()
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "tokens.png"), full_page=True)
+    assert lines[0] == f"MLFLOW_TRACKING_URI={live_server.url}/t/acme"
+    secret = lines[1].removeprefix("MLFLOW_TRACKING_TOKEN=")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", secret)
+    client = mlflow.MlflowClient(tracking_uri=f"{live_server.url}/t/acme")
+    assert "churn-training" in [e.name for e in client.search_experiments()]
+    page.reload()  # the secret is not shown again
+    assert secret not in page.content()
+
+
+def test_a_link_printed_by_the_mlflow_client_lands_on_the_run_page(page, churn):
+    link = f"/t/acme/#/experiments/{churn.experiment.number}/runs/{churn.run.run_id}"
+    page.goto(link)  # signed out: through the login page, keeping the fragment
+    sign_in(page)
+    page.wait_for_url(re.compile(rf"/t/acme/runs/{churn.run.run_id}/$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Run baseline"
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "run.png"), full_page=True)
+    page.goto(link)  # signed in: straight there
+    page.wait_for_url(re.compile(rf"/t/acme/runs/{churn.run.run_id}/$"))
