@@ -13,11 +13,12 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from config.errors import PermissionDenied
+from config.openapi import ERRORS
 from config.pagination import Pagination
 from registry import permissions
 from registry.audit import verify_chain
@@ -25,14 +26,7 @@ from registry.models import AuditEvent, RegisteredModel
 from tenants.access import Principal
 from tenants.api import TenantAPIView
 
-from .serializers import ErrorOutput
-
 TAG = "audit"
-ERRORS = {
-    400: OpenApiResponse(ErrorOutput, description="INVALID_PARAMETER_VALUE"),
-    403: OpenApiResponse(ErrorOutput, description="PERMISSION_DENIED"),
-    404: OpenApiResponse(ErrorOutput, description="RESOURCE_DOES_NOT_EXIST (missing, or not yours)"),
-}
 
 
 class AuditEventOutput(serializers.ModelSerializer):

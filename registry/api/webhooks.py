@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from config.openapi import ERRORS
 from config.pagination import Pagination
 from registry import selectors as registry_selectors
 from registry.models import Webhook, WebhookDelivery
@@ -20,14 +21,7 @@ from registry.webhooks import selectors as webhook_selectors
 from registry.webhooks import services as webhook_services
 from tenants.api import TenantAPIView
 
-from .serializers import ErrorOutput
-
 TAG = "webhooks"
-ERRORS = {
-    400: OpenApiResponse(ErrorOutput, description="INVALID_PARAMETER_VALUE (e.g. a refused target URL)"),
-    403: OpenApiResponse(ErrorOutput, description="PERMISSION_DENIED"),
-    404: OpenApiResponse(ErrorOutput, description="RESOURCE_DOES_NOT_EXIST (missing, or not yours)"),
-}
 EVENT_NAMES = [*outbox.EVENTS, outbox.ALL]
 
 

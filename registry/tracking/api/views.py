@@ -10,15 +10,16 @@ import math
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 
 from config.errors import InvalidParameter
+from config.openapi import ERRORS
 from config.pagination import Pagination
 from config.validation import check_text
 from registry import permissions
-from registry.api.serializers import ErrorOutput, GrantsDocument, GrantSerializer
+from registry.api.serializers import GrantsDocument, GrantSerializer
 from registry.mlflow_api.base import json_double
 from tenants.api import TenantAPIView
 
@@ -27,11 +28,6 @@ from ..models import Experiment, Run
 from .serializers import CompareOutput, ExperimentDetailOutput, ExperimentOutput, RunOutput
 
 TAG = "tracking"
-ERRORS = {
-    400: OpenApiResponse(ErrorOutput, description="INVALID_PARAMETER_VALUE"),
-    403: OpenApiResponse(ErrorOutput, description="PERMISSION_DENIED"),
-    404: OpenApiResponse(ErrorOutput, description="RESOURCE_DOES_NOT_EXIST (missing, or not yours)"),
-}
 MAX_COMPARE = 50
 
 
