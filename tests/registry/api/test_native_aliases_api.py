@@ -96,3 +96,9 @@ def test_resolve_answers_the_contract_shape_by_alias_stage_and_version(owner_api
 def test_resolve_refuses_ambiguous_or_unknown_targets(owner_api, churn, query, status):
     res = owner_api.get(f"{BASE}/models/churn/resolve?{query}")
     assert res.status_code == status, res.content
+    if query in ("", "alias=champion&stage=Production"):
+        # One rule, in selectors.resolve, with one message for every caller.
+        assert res.json() == {
+            "error_code": "INVALID_PARAMETER_VALUE",
+            "message": "Give exactly one of 'alias', 'stage' or 'version'.",
+        }
