@@ -97,6 +97,14 @@ def user_create(
         if password:
             user.set_password(password)
             user.save(update_fields=["password"])
+            # Recorded in the tenant the user joins: the change happened through its command (never the secret).
+            events.emit(
+                tenant=tenant,
+                actor=actor,
+                action="user.password_set",
+                obj=user,
+                after={"username": username},
+            )
     tenant_services._membership_set(tenant=tenant, user=user, role=role, actor=actor)
     for team in teams:
         tenant_services._team_member_add(team=team, user=user, actor=actor)

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from accounts import services as account_services
 from accounts.models import ServiceAccount
 from tenants.models import Membership, Team, TeamMembership, Tenant
 from tests.helpers import ROOT, client_for
@@ -324,3 +325,14 @@ def test_bad_input_on_the_command_line_exits_non_zero_with_one_line(viewer):
         )
     assert not ServiceAccount.objects.exists()
     assert list(Tenant.objects.values_list("slug", flat=True)) == ["acme"]
+
+
+def test_adding_an_existing_user_with_a_new_password_is_audited(tenant, other_tenant, owner):
+    from registry.models import AuditEvent
+
+    account_services.user_create(
+        username="olivia", tenant=other_tenant, role="member", password="another-pw-1"
+    )
+    event = AuditEvent.objects.get(tenant=other_tenant, action="user.password_set")
+    assert event.after == {"username": "olivia"}
+    assert "another-pw-1" not in str(event.before) + str(event.after)
