@@ -66,12 +66,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | Liter
             return "unsatisfiable"
         return max(0, size - suffix), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None  # invalid: ignored, like a malformed header
     if first >= size:
         return "unsatisfiable"
-    return first, min(last, size - 1)
+    return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
 def _download(request, tenant_id: int, sha256: str, size: int, path: str) -> HttpResponseBase:
