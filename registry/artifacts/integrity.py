@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Max
+from django.db.models import Max, Min
 
 from config.errors import NotFound
 from registry.models import ModelVersionFile, RegisteredModel
@@ -110,12 +110,13 @@ def manifest_mismatches(rows: Iterable[tuple[str, int, str, int]]) -> list[str]:
 
 def sample(count: int) -> list[Blob]:
     """Up to `count` random blobs of any tenant, found by index (no ORDER BY random() scan of the whole table)."""
-    top = Blob.objects.aggregate(top=Max("pk"))["top"]
-    if top is None:
+    bounds = Blob.objects.aggregate(low=Min("pk"), top=Max("pk"))
+    if bounds["top"] is None:
         return []
     chosen: dict[int, Blob] = {}
     for _ in range(count * 2):
-        blob = Blob.objects.filter(pk__gte=random.randint(1, top)).order_by("pk").first()
+        start = random.randint(bounds["low"], bounds["top"])
+        blob = Blob.objects.filter(pk__gte=start).order_by("pk").first()
         if blob is not None:
             chosen[blob.pk] = blob
         if len(chosen) >= count:
