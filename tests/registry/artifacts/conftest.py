@@ -175,3 +175,52 @@ def artifact_backend(request, settings) -> Backend:
 @pytest.fixture
 def s3_backend(settings, s3_server) -> Backend:
     return use_s3(settings, s3_server)
+
+
+@pytest.fixture(scope="session")
+def _no_stray_sessions_at_exit(django_db_setup, django_db_blocker):
+    """At the end of the session, end the database sessions other processes and threads left open (the live server's
+    request threads keep theirs, the worker's pool children can outlive it by a moment): they would block dropping
+    the test database. The session `worker` fixture does the same when it is used."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def s3_worker(s3_backend, tmp_path, _no_stray_sessions_at_exit):
+    """A second real Celery worker, with the S3 storage settings in its environment, on a queue of its own; while
+    it runs, this process routes every task there (the session's `worker` keeps reading the default queue)."""
+    from config.celery_app import app
+    from tests.helpers import TEST_QUEUE, drain_registrations, start_worker, stop_worker
+
+    queue = f"{TEST_QUEUE}-s3"
+    app_name = "modelgate-test-s3-worker"  # libpq's PGAPPNAME: finds this worker's sessions at teardown
+    worker = start_worker(tmp_path, concurrency=1, env={**s3_backend.env, "PGAPPNAME": app_name}, queue=queue)
+    original = app.conf.task_routes
+
+    def route(routes) -> None:
+        app.conf.task_routes = routes
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)  # the cached Router holds the old route table
+
+    route({"modelgate.*": {"queue": queue}})
+    try:
+        yield worker
+        drain_registrations()
+    finally:
+        route(original)
+        stop_worker(worker)
+        # Its pool child's sessions can outlive it by a moment; left, they block dropping the test database.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                [app_name],
+            )
