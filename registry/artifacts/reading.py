@@ -61,7 +61,7 @@ def open_range(tenant_id: int, sha256: str, start: int = 0, end: int | None = No
             raise _missing() from exc
     else:
         try:
-            handle = open(store.path(key), "rb")  # noqa: SIM115  # closed by BlobStream.close
+            handle = open(store.path(key), "rb")  # closed by BlobStream.close
         except FileNotFoundError as exc:
             raise _missing() from exc
     handle.seek(start)
