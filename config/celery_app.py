@@ -49,6 +49,11 @@ app.conf.update(
             "task": "modelgate.requeue_approved_transition_requests",
             "schedule": 60.0,
         },
+        # Re-read a few random artifact blobs against their sha256 (registry/artifacts/integrity.py).
+        "verify-artifact-sample": {
+            "task": "modelgate.verify_artifact_sample",
+            "schedule": 600.0,
+        },
     },
 )
 app.autodiscover_tasks()

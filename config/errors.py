@@ -30,6 +30,9 @@ HTTP_STATUS = {
     "METHOD_NOT_ALLOWED": 405,
     "CONFLICT": 409,
     "PRECONDITION_FAILED": 412,
+    # Stored bytes no longer match their sha256 (`?verify=1` downloads). A 4xx on purpose: the MLflow client
+    # retries 5xx for minutes, and re-reading the same corrupt object cannot succeed.
+    "ARTIFACT_CORRUPT": 409,
     "QUOTA_EXCEEDED": 403,
     "RESOURCE_EXHAUSTED": 429,
     "INTERNAL_ERROR": 500,
@@ -90,6 +93,10 @@ class Unauthenticated(ModelgateError):
 
 class Conflict(ModelgateError):
     code = "CONFLICT"
+
+
+class ArtifactCorrupt(ModelgateError):
+    code = "ARTIFACT_CORRUPT"
 
 
 class QuotaExceeded(ModelgateError):

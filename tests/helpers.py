@@ -79,12 +79,21 @@ def worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
-def start_worker(tmp_dir: Path, *, concurrency: int = 2, name: str | None = None) -> Worker:
+def start_worker(
+    tmp_dir: Path,
+    *,
+    concurrency: int = 2,
+    name: str | None = None,
+    env: dict[str, str] | None = None,
+    queue: str = TEST_QUEUE,
+) -> Worker:
+    """`env` adds to `worker_env` (e.g. S3 storage settings); `queue` is the queue it reads (a worker with other
+    settings needs a queue of its own, or it would take tasks meant for the session's worker)."""
     from django.db import connection
 
     from config.celery_app import app
 
-    env = worker_env(connection.settings_dict["NAME"])
+    env = {**worker_env(connection.settings_dict["NAME"]), **(env or {}), "CELERY_QUEUE": queue}
     name = name or f"w{uuid.uuid4().hex[:6]}"
     log = tmp_dir / f"celery-{name}.log"
     proc = subprocess.Popen(
@@ -96,7 +105,7 @@ def start_worker(tmp_dir: Path, *, concurrency: int = 2, name: str | None = None
             "config",
             "worker",
             "-Q",
-            TEST_QUEUE,
+            queue,
             "-n",
             f"{name}@%h",
             "--pool=prefork",

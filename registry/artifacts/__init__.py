@@ -8,6 +8,7 @@ here: `registry.tracking.models` imports `storage`, and they import the models."
 
 from __future__ import annotations
 
+from .reading import BlobStream, hash_blob, open_range
 from .storage import (
     CHUNK_SIZE,
     MAX_PATH_LENGTH,
@@ -19,7 +20,6 @@ from .storage import (
     immediate_children,
     in_transaction,
     join,
-    open_blob,
     quota_error,
     store_bytes,
     store_stream,
@@ -36,7 +36,9 @@ __all__ = [
     "immediate_children",
     "in_transaction",
     "join",
-    "open_blob",
+    "BlobStream",
+    "hash_blob",
+    "open_range",
     "quota_error",
     "backend",
     "store_bytes",

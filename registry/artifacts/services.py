@@ -102,3 +102,16 @@ def artifact_delete(*, principal: Principal, path: str) -> int:
             before={"path": path, "entries": count},
         )
     return count
+
+
+# --- integrity findings (registry.artifacts.integrity) ------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def blob_corruption_record(*, tenant_id: int, sha256: str, finding: dict) -> None:
+    """Record in the tenant's audit chain that a blob's stored bytes are missing or corrupt (found by the periodic
+    sample check), with the versions and paths it affects. Rows only: the bytes were read before."""
+    blob = Blob.objects.filter(tenant_id=tenant_id, sha256=sha256).select_related("tenant").first()
+    if blob is None:  # deleted since it was checked: nothing left to be corrupt
+        return
+    events.emit(tenant=blob.tenant, actor=None, action="artifact.corrupt_detected", obj=blob, after=finding)

@@ -3,7 +3,9 @@ database access here: rows (Blob, ArtifactEntry) are written by `registry.artifa
 `registry.artifacts.selectors`.
 
 An upload streams the request body into a temporary file while hashing it (memory stays flat in the file's size),
-then puts the bytes at `tenants/<tenant id>/blobs/sha256/<aa>/<digest>` unless that blob is already stored. Only
+then puts the bytes at `tenants/<tenant id>/blobs/sha256/<aa>/<digest>` unless that blob is already stored (on S3
+with boto3's managed transfer from the file: a multipart upload in `S3_PART_SIZE_MB` parts, at most
+`S3_MAX_CONCURRENCY` in flight, so memory stays bounded by those, never by the file). Only
 after that does a service record the Blob and the ArtifactEntry (path → blob) in a short transaction: storage I/O
 never happens inside a database transaction.
 
@@ -22,11 +24,12 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import transaction
 
-from config.errors import InvalidParameter, NotFound, QuotaExceeded
+from config.errors import InvalidParameter, QuotaExceeded
 
 CHUNK_SIZE = 1024 * 1024
 MAX_PATH_LENGTH = 1024
@@ -174,11 +177,48 @@ def _put(tenant_id: int, sha256: str, tmp_path: str) -> bool:
         return True
     if store.exists(key):
         return False
+    if is_s3(store):
+        # Not `store.save()`: django-storages' default TransferConfig allows 10 threads of 8 MiB parts buffered at
+        # once; boto3's `upload_file` from our spool file with a bounded config reads each part from disk as it is
+        # sent, so a web process's memory does not grow with the upload.
+        store.connection.meta.client.upload_file(
+            tmp_path,
+            store.bucket_name,
+            s3_key(store, key),
+            ExtraArgs={"ContentType": "application/octet-stream"},
+            Config=s3_transfer_config(),
+        )
+        return True
     with open(tmp_path, "rb") as fh:
         saved = store.save(key, File(fh, name=key))
     if saved != key:  # a backend that renames on collision: keep the first copy, drop ours
         store.delete(saved)
     return True
+
+
+def is_s3(store) -> bool:
+    """An S3Storage (django-storages), whose boto3 client we use directly for streaming transfers."""
+    return hasattr(store, "bucket_name") and hasattr(store, "connection")
+
+
+def s3_key(store, key: str) -> str:
+    """The object key of a storage name (S3Storage prepends its `location`, if configured)."""
+    return store._normalize_name(key)
+
+
+def s3_transfer_config():
+    from boto3.s3.transfer import TransferConfig
+
+    part = settings.ARTIFACT_S3_PART_SIZE
+    concurrency = settings.ARTIFACT_S3_MAX_CONCURRENCY
+    # Memory in flight is about part size × concurrency: both bounded by settings.
+    return TransferConfig(
+        multipart_threshold=part,
+        multipart_chunksize=part,
+        max_concurrency=concurrency,
+        max_io_queue=concurrency,
+        use_threads=concurrency > 1,
+    )
 
 
 def delete_blob_object(tenant_id: int, sha256: str) -> None:
@@ -187,14 +227,6 @@ def delete_blob_object(tenant_id: int, sha256: str) -> None:
     store = backend()
     if store.exists(key):
         store.delete(key)
-
-
-def open_blob(tenant_id: int, sha256: str):
-    key = blob_key(tenant_id, sha256)
-    try:
-        return backend().open(key, "rb")
-    except FileNotFoundError as exc:
-        raise NotFound("The artifact's content is missing from storage.") from exc
 
 
 # --- listing -----------------------------------------------------------------------------------------------------

@@ -8,20 +8,26 @@ read to download or list, edit to upload or delete). `_registry/<registered mode
 immutable snapshot of a READY model version, read-only, with the model's read permission.
 
 A thin view: reads go through `registry.artifacts.selectors`, writes (storage and rows) through
-`registry.artifacts.services`. Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
+`registry.artifacts.services`. Downloads stream (`registry.artifacts.reading`, never a whole file in memory),
+honour one `Range: bytes=…` (206 with `Content-Range`, 416 when unsatisfiable), and with `?verify=1` are hashed
+before the first byte is sent (409 `ARTIFACT_CORRUPT` instead of bad bytes). Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
 (memory stays flat in the file size), and only then recorded in a short transaction."""
 
 from __future__ import annotations
 
 import posixpath
+from typing import Literal
 
-from django.http import FileResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import path, re_path
+from django.utils.http import content_disposition_header
 from rest_framework.response import Response
 
-from config.errors import InvalidParameter, NotFound, PermissionDenied
+from config.errors import ArtifactCorrupt, InvalidParameter, NotFound, PermissionDenied
+from config.validation import ascii_digits
 from registry import usage
-from registry.artifacts import selectors, services, storage
+from registry.artifacts import reading, selectors, services, storage
 from tenants.api import TenantAPIView
 
 REGISTRY_PREFIX = "_registry"
@@ -37,14 +43,77 @@ def _registry_parts(path: str) -> tuple[str, str, str] | None:
     return parts[1], parts[2], parts[3] if len(parts) > 3 else ""
 
 
-def _download(tenant_id: int, sha256: str, path: str) -> FileResponse:
-    handle = storage.open_blob(tenant_id, sha256)
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=posixpath.basename(path),
-        content_type=storage.content_type_for(path),
-    )
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | Literal["unsatisfiable"]:
+    """One `Range: bytes=…` of RFC 9110 → (first, last) inclusive, for a body of `size` bytes.
+
+    None (serve the whole body, 200) for no header, a malformed one, another unit or several ranges (a server may
+    ignore Range; multipart/byteranges is not worth its complexity here); "unsatisfiable" (416) when the range
+    starts past the end or asks for an empty suffix."""
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    first_text, last_text = first_text.strip(), last_text.strip()
+    if not dash or not (first_text or last_text):
+        return None
+    if (first_text and not ascii_digits(first_text)) or (last_text and not ascii_digits(last_text)):
+        return None
+    if not first_text:  # `-n`: the last n bytes
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None  # invalid: ignored, like a malformed header
+    if first >= size:
+        return "unsatisfiable"
+    return first, min(int(last_text), size - 1) if last_text else size - 1
+
+
+def _download(request, tenant_id: int, sha256: str, size: int, path: str) -> HttpResponseBase:
+    """Stream a blob, whole or the requested range. With `?verify=1` the whole blob is first re-read and hashed:
+    a body already sent cannot be taken back, so corrupt bytes are refused before the first one goes out."""
+    if request.query_params.get("verify") in ("1", "true", "yes"):
+        actual = reading.hash_blob(tenant_id, sha256)
+        if actual is None:
+            raise NotFound("The artifact's content is missing from storage.")
+        if actual != (sha256, size):
+            raise ArtifactCorrupt(
+                f"The stored content of '{path}' no longer matches its sha256 {sha256}: not served.",
+                details={
+                    "sha256": sha256,
+                    "actual_sha256": actual[0],
+                    "size": size,
+                    "actual_size": actual[1],
+                },
+            )
+    wanted = parse_range(request.headers.get("Range"), size)
+    if wanted == "unsatisfiable":
+        response: HttpResponseBase = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        response["Accept-Ranges"] = "bytes"
+        return response
+    if wanted is None:
+        first, last = 0, size - 1
+        response = StreamingHttpResponse(
+            reading.open_range(tenant_id, sha256), content_type=storage.content_type_for(path)
+        )
+    else:
+        first, last = wanted
+        response = StreamingHttpResponse(
+            reading.open_range(tenant_id, sha256, first, last),
+            status=206,
+            content_type=storage.content_type_for(path),
+        )
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Content-Length"] = str(last - first + 1 if size else 0)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = content_disposition_header(True, posixpath.basename(path))
+    response["X-Content-SHA256"] = sha256
+    return response
 
 
 def _body_reader(request):
@@ -84,12 +153,12 @@ class ArtifactView(TenantAPIView):
             file = selectors.registry_file(version, registry[2]) if registry[2] else None
             if file is None:
                 raise NotFound(f"No artifact at '{path}'.")
-            return _download(version.model.tenant_id, file.sha256, path)
+            return _download(request, version.model.tenant_id, file.sha256, file.size, path)
         selectors.artifact_experiment(self.principal, path, "read")
         entry = selectors.artifact_entry(self.principal, path)
         if entry is None:
             raise NotFound(f"No artifact at '{path}'.")
-        return _download(self.principal.tenant.pk, entry.sha256, path)
+        return _download(request, self.principal.tenant.pk, entry.sha256, entry.size, path)
 
     def put(self, request, artifact_path: str, tenant: str | None = None):
         path = storage.validate_artifact_path(artifact_path)

@@ -12,6 +12,7 @@ from django.db import transaction
 from config.celery_app import app as celery_app
 from config.common import now_ms
 from registry import events
+from registry.artifacts import integrity
 from registry.models import (
     ModelVersion,
     ModelVersionFile,
@@ -88,6 +89,23 @@ def registration_finalize(*, version_id: int) -> str | None:
     if not entries:
         version.status = VersionStatus.FAILED_REGISTRATION
         version.status_message = f"No files found at the source '{version.source}'."
+        version.last_updated_timestamp = ts
+        version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
+        events.emit(
+            tenant=tenant,
+            actor=None,
+            action="model_version.registration_failed",
+            obj=version,
+            model_id=model.pk,
+            version=version.version,
+            after={"status": version.status, "status_message": version.status_message},
+        )
+        return version.status
+    corrupt = integrity.manifest_mismatches(entries)
+    if corrupt:
+        # The manifest copies each entry's sha256 and size: they must be its blob's own (no bytes are re-read).
+        version.status = VersionStatus.FAILED_REGISTRATION
+        version.status_message = f"Artifact integrity check failed for: {', '.join(corrupt[:10])}."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
         events.emit(

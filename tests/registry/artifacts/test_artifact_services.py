@@ -4,11 +4,9 @@ refused uploads store nothing; deletes drop entries and keep blobs; nothing cros
 from __future__ import annotations
 
 import io
-import os
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings
 
 from accounts import services as account_services
 from config.errors import NotFound, PermissionDenied
@@ -31,35 +29,26 @@ def run_path(owner, tenant):
     return f"{experiment.number}/{run.run_id}/artifacts"
 
 
-def stored_files() -> set[str]:
-    root = str(settings.ARTIFACT_ROOT)
-    return {
-        os.path.relpath(os.path.join(d, f), root)
-        for d, _dirs, files in os.walk(root)
-        for f in files
-        if ".uploads" not in d
-    }
-
-
-def test_an_upload_is_stored_under_its_digest_and_recorded(owner, tenant, run_path):
+def test_an_upload_is_stored_under_its_digest_and_recorded(owner, tenant, run_path, artifact_backend):
     me = principal(owner, tenant)
     entry = services.artifact_upload(
         principal=me, path=f"{run_path}/model.pkl", read=io.BytesIO(b"weights").read
     )
     blob = Blob.objects.for_tenant(tenant).get(sha256=entry.sha256)
     assert blob.storage_key == storage.blob_key(tenant.pk, entry.sha256)
-    assert blob.storage_key in stored_files()
+    assert blob.storage_key in artifact_backend.keys()
+    assert artifact_backend.read(blob.storage_key) == b"weights"
     assert selectors.artifact_entry(me, f"{run_path}/model.pkl") == entry
     assert selectors.artifact_list(me, run_path) == [{"path": "model.pkl", "is_dir": False, "file_size": 7}]
 
 
-def test_a_viewer_is_refused_before_anything_is_stored(viewer, tenant, run_path):
-    before = stored_files()
+def test_a_viewer_is_refused_before_anything_is_stored(viewer, tenant, run_path, artifact_backend):
+    before = artifact_backend.keys()
     with pytest.raises(PermissionDenied):
         services.artifact_upload(
             principal=principal(viewer, tenant), path=f"{run_path}/x.bin", read=io.BytesIO(b"data").read
         )
-    assert stored_files() == before
+    assert artifact_backend.keys() == before
 
 
 def test_another_tenant_cannot_reach_the_artifacts(outsider, other_tenant, run_path):
@@ -71,10 +60,13 @@ def test_another_tenant_cannot_reach_the_artifacts(outsider, other_tenant, run_p
         selectors.artifact_experiment(principal(outsider, other_tenant), run_path, "read")
 
 
-def test_deleting_a_directory_drops_its_entries_and_keeps_the_blobs(owner, tenant, run_path):
+def test_deleting_a_directory_drops_its_entries_and_keeps_the_blobs(
+    owner, tenant, run_path, artifact_backend
+):
     me = principal(owner, tenant)
     for name in ("a.txt", "sub/b.txt"):
         services.artifact_upload(principal=me, path=f"{run_path}/{name}", read=io.BytesIO(name.encode()).read)
     assert services.artifact_delete(principal=me, path=run_path) == 2
     assert not ArtifactEntry.objects.for_tenant(tenant).exists()
     assert Blob.objects.for_tenant(tenant).count() == 2
+    assert {b.storage_key for b in Blob.objects.for_tenant(tenant)} <= artifact_backend.blob_keys()
