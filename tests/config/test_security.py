@@ -85,3 +85,59 @@ def test_the_sign_in_page_sets_secure_cookies_and_security_headers_over_tls(clie
 @pytest.mark.django_db
 def test_every_answer_says_nosniff(client):
     assert client.get("/healthz")["X-Content-Type-Options"] == "nosniff"
+
+
+# --- names and paths cannot hide what they are (config.validation.check_name) ----------------------------------
+
+BIDI_AND_INVISIBLE = [
+    *(chr(c) for c in range(0x202A, 0x202F)),
+    *(chr(c) for c in range(0x2066, 0x206A)),
+    "\u200e",
+    "\u200f",
+    "\u061c",
+    "\u200b",  # zero-width space (Cf)
+    "\ufeff",  # byte order mark (Cf)
+    "\u2028",  # line separator
+]
+
+
+@pytest.mark.parametrize("char", BIDI_AND_INVISIBLE + ["\x00", "\t", "\n", "\x1b", "\x7f", "\x85"])
+def test_check_name_refuses_control_and_formatting_characters(char):
+    from config.errors import InvalidParameter
+    from config.validation import check_name, hidden_character_reason
+
+    assert hidden_character_reason(f"a{char}b") is not None
+    with pytest.raises(InvalidParameter):
+        check_name(f"a{char}b", "name")
+
+
+@pytest.mark.parametrize(
+    "name", ["churn", "modèle", "модель", "模型", "نموذج", "מודל", "a b.c-d_e:f/g", "😀"]
+)
+def test_check_name_accepts_ordinary_letters_of_any_script(name):
+    from config.validation import check_name
+
+    assert check_name(name, "name") == name
+
+
+def test_every_name_validator_refuses_a_right_to_left_override():
+    from config.errors import InvalidParameter
+    from registry import validation
+    from registry.artifacts.storage import validate_artifact_path
+    from registry.tracking import validation as tracking_validation
+
+    bad = "evil\u202egnp.exe"
+    checks = [
+        lambda: validate_artifact_path(f"model/{bad}"),
+        lambda: validation.validate_model_name(bad),
+        lambda: validation.validate_alias(bad),
+        lambda: validation.validate_tag(bad, "v"),
+        lambda: tracking_validation.validate_key(bad),
+        lambda: tracking_validation.validate_experiment_name(bad),
+        lambda: tracking_validation.validate_name(bad, "run_name", 250),
+    ]
+    for check in checks:
+        with pytest.raises(InvalidParameter):
+            check()
+    # Values keep their newlines and tabs.
+    assert validation.validate_tag("k", "a\n\tb") == ("k", "a\n\tb")
