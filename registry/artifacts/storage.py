@@ -185,8 +185,13 @@ def _put(tenant_id: int, sha256: str, tmp_path: str) -> bool:
     return True
 
 
+def blob_object_exists(tenant_id: int, sha256: str) -> bool:
+    return backend().exists(blob_key(tenant_id, sha256))
+
+
 def delete_blob_object(tenant_id: int, sha256: str) -> None:
-    """Remove a stored object (after its Blob row is gone, or when recording it failed). Outside transactions."""
+    """Remove a stored object. Only `registry.artifacts.services` calls it, when an upload's bytes were recorded by
+    nobody, under the placeholder Blob row that keeps a concurrent recorder out."""
     key = blob_key(tenant_id, sha256)
     store = backend()
     if store.exists(key):
