@@ -25,6 +25,7 @@ import math
 import time
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
@@ -171,6 +172,23 @@ def _lockout(request: HttpRequest, *, kind: str, ident: str, failures: int, wait
 
 
 # --- django-axes (the login form and the admin login) ----------------------------------------------------------
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' backend for sign-ins over HTTP. `authenticate()` without a request (Django's test client
+    `login()`, scripts) has no client address to throttle by, and axes would refuse it outright: it is left to
+    the next backend instead."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ):  # type: ignore[override]
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 def axes_client_address(request: HttpRequest) -> str | None:

@@ -123,8 +123,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 # Object permissions are django-guardian rows, evaluated by Modelgate's own gatekeeper (registry/permissions.py:
 # ordered levels, ownership by team, the tenant's default read), not by guardian's backend; see the README.
-# AxesStandaloneBackend first: it refuses a locked-out sign-in before the password is checked.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# django-axes' backend first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.throttling.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 SILENCED_SYSTEM_CHECKS = ["guardian.W001"]  # guardian's backend is deliberately not installed (above)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -269,6 +272,7 @@ AXES_CLIENT_IP_CALLABLE = "accounts.throttling.axes_client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.login_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # failures are what matter; no row per successful sign-in
 AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every process start (management commands print one line on errors)
 
 LOGGING = {
     "version": 1,

@@ -78,12 +78,12 @@ def validate_alias(alias: Any) -> str:
     """MLflow's alias rules: non-empty, `^[\\w\\-]*$`, at most 255, `latest` and `v<digits>` reserved."""
     if not isinstance(alias, str) or alias == "":
         raise InvalidParameter("Registered model alias name cannot be empty.")
-    check_name(alias, "alias")
     if not _ALIAS_RE.match(alias):
         raise InvalidParameter(
             f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
             f"underscores (_), and dashes (-)."
         )
+    check_name(alias, "alias")  # after MLflow's message: `\w` already refuses these, this keeps it so
     if len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidParameter(
             f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH}."
