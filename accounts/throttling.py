@@ -149,10 +149,6 @@ def _lockout(request: HttpRequest, *, kind: str, ident: str, failures: int, wait
     from registry import events
     from tenants.models import Tenant
 
-    tenant = getattr(token, "tenant", None)
-    slug = getattr(request, "tenant_slug", None)
-    if tenant is None and slug:
-        tenant = Tenant.objects.filter(slug=slug).first()
     details = {
         "kind": kind,
         "address": client_address(request),
@@ -162,13 +158,17 @@ def _lockout(request: HttpRequest, *, kind: str, ident: str, failures: int, wait
         "path": request.path[:200],
     }
     logger.warning("Authentication locked out: %s", details)
-    if tenant is None:
-        return
     try:
+        tenant = getattr(token, "tenant", None)
+        slug = getattr(request, "tenant_slug", None)
+        if tenant is None and slug:
+            tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            return
         with transaction.atomic(durable=True):
             events.emit(tenant=tenant, actor=None, action="auth.locked_out", obj=tenant, after=details)
     except Exception:  # the refusal must not fail because the audit could not be written; say so loudly
-        logger.exception("Could not record the authentication lockout in tenant %s's audit log", tenant.slug)
+        logger.exception("Could not record an authentication lockout in the audit log: %s", details)
 
 
 # --- django-axes (the login form and the admin login) ----------------------------------------------------------

@@ -125,8 +125,8 @@ def test_x_forwarded_for_is_ignored_unless_behind_a_tls_proxy(owner, tenant, set
 
     settings.BEHIND_TLS_PROXY = True
     # Behind the proxy (REMOTE_ADDR is the proxy) the right-most entry is the client; a spoofed left part is not.
-    for _ in range(LIMITS["ADDRESS_LIMIT"]):
-        call(bad_token(), address="10.9.9.9", HTTP_X_FORWARDED_FOR=f"1.2.3.{_}, 198.51.100.7")
+    for n in range(LIMITS["ADDRESS_LIMIT"]):
+        call(bad_token(), address="10.9.9.9", HTTP_X_FORWARDED_FOR=f"1.2.3.{n}, 198.51.100.7")
     res = call(issue(owner, tenant), address="10.9.9.9", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.7")
     assert res.status_code == 429
     res = call(issue(owner, tenant), address="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.8")
