@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from . import tokens
+from . import throttling, tokens
 from .models import ApiToken
 
 # last_used_at is written at most this often per token, so a busy client does not write on every request.
@@ -22,6 +22,27 @@ class TokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").strip()
         if not header:
             return None
+        # Throttling (accounts/throttling.py): a blocked address is refused before its credentials are looked at
+        # (one cache GET, the only cost on the success path); counters are touched only after a failure.
+        address = throttling.client_address(request)
+        wait = throttling.blocked_for(address)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed authentication attempts.")
+        try:
+            return self._authenticate_header(header)
+        except exceptions.AuthenticationFailed as exc:
+            secret = getattr(exc, "secret", "")
+            account = tokens.visible_prefix(secret) if tokens.looks_like_token(secret) else None
+            wait = throttling.record_failure(
+                request, address=address, account=account, token=getattr(exc, "token", None)
+            )
+            if wait is not None:
+                raise exceptions.Throttled(
+                    wait=wait, detail="Too many failed authentication attempts."
+                ) from exc
+            raise
+
+    def _authenticate_header(self, header: str):
         scheme, _, value = header.partition(" ")
         scheme = scheme.lower()
         value = value.strip()
@@ -40,6 +61,14 @@ class TokenAuthentication(authentication.BaseAuthentication):
         return self.authenticate_token(secret)
 
     def authenticate_token(self, secret: str):
+        try:
+            return self._authenticate_token(secret)
+        except exceptions.AuthenticationFailed as exc:
+            # For the throttle: which account was tried (the visible prefix), and the row when one matched.
+            exc.secret = secret  # type: ignore[attr-defined]
+            raise
+
+    def _authenticate_token(self, secret: str):
         if not tokens.looks_like_token(secret):
             raise exceptions.AuthenticationFailed("Invalid token: Modelgate tokens start with 'mgt_'.")
         token = (
@@ -49,14 +78,17 @@ class TokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
+        problem = None
         if token.is_revoked:
-            raise exceptions.AuthenticationFailed(f"Token {token.prefix}… has been revoked.")
-        if token.is_expired:
-            raise exceptions.AuthenticationFailed(
-                f"Token {token.prefix}… expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}."
-            )
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("The token's user is inactive.")
+            problem = f"Token {token.prefix}… has been revoked."
+        elif token.is_expired:
+            problem = f"Token {token.prefix}… expired at {token.expires_at:%Y-%m-%dT%H:%M:%SZ}."
+        elif not token.user.is_active:
+            problem = "The token's user is inactive."
+        if problem is not None:
+            exc = exceptions.AuthenticationFailed(problem)
+            exc.token = token  # type: ignore[attr-defined]  # names the tenant of a lockout's audit event
+            raise exc
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # A conditional UPDATE, not save(): concurrent requests must not overwrite each other's fields.

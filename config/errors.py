@@ -154,4 +154,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # unexpected: let Django log it and answer 500 (see config.urls handler500)
     if response.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="modelgate"'
+    wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+    if wait is not None:
+        response["Retry-After"] = str(int(wait))  # DRF rounds the wait up to whole seconds
     return response

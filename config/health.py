@@ -1,5 +1,6 @@
 """Liveness and readiness. `/readyz` checks the database, the broker (Redis) and artifact storage, and says which
-one failed."""
+one failed. Only a platform admin (session superuser) sees why: the error strings name internal hosts and ports,
+which are nobody else's business (the probe is called anonymously)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import connection
 from django.http import JsonResponse
+
+from tenants.access import is_platform_admin
 
 
 def healthz(request):
@@ -60,6 +63,9 @@ def readyz(request):
             ok = False
             results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
         results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
+    if not is_platform_admin(getattr(request, "user", None), None):
+        for result in results.values():
+            result.pop("error", None)
     failed = [name for name, r in results.items() if not r["ok"]]
     body = {"status": "ok" if ok else "unavailable", "checks": results}
     if failed:

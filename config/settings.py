@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "guardian",
+    "axes",  # login-form lockout (see "Throttling failed authentication" below)
     "tenants",
     "accounts",
     "registry.tracking",
@@ -76,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.TenantMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a django-axes lockout into its page; keep it last
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,7 +123,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 # Object permissions are django-guardian rows, evaluated by Modelgate's own gatekeeper (registry/permissions.py:
 # ordered levels, ownership by team, the tenant's default read), not by guardian's backend; see the README.
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes' backend first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.throttling.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 SILENCED_SYSTEM_CHECKS = ["guardian.W001"]  # guardian's backend is deliberately not installed (above)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -232,7 +239,53 @@ MODELGATE: dict[str, Any] = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # JSON bodies; artifact uploads stream and bypass it
 SESSION_COOKIE_HTTPONLY = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+
+# --- Transport security -----------------------------------------------------------------------------------------
+# Behind TLS the browser must never send the session or CSRF cookie over plain HTTP. HSTS is opt-in
+# (SECURE_HSTS_SECONDS): once a browser has seen it, the host cannot go back to HTTP for that long.
+SESSION_COOKIE_SECURE = BEHIND_TLS_PROXY
+CSRF_COOKIE_SECURE = BEHIND_TLS_PROXY
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# --- Throttling failed authentication -----------------------------------------------------------------------------
+# API tokens: accounts/throttling.py counts failures in Redis per client address and per account (token prefix).
+# The `throttle` cache is the default Redis with short timeouts and no retries: it is asked on every token request
+# and must fail fast (open) when Redis is away.
+CACHES["throttle"] = {
+    **CACHES["default"],
+    "OPTIONS": {
+        "socket_timeout": 0.2,
+        "socket_connect_timeout": 0.2,
+        "retry": None,
+        "retry_on_timeout": False,
+    },
+}
+MODELGATE_AUTH_THROTTLE: dict[str, Any] = {
+    "ENABLED": env_bool("MODELGATE_AUTH_THROTTLE", True),
+    "WINDOW_SECONDS": int(os.environ.get("MODELGATE_AUTH_THROTTLE_WINDOW", "300")),
+    "ADDRESS_LIMIT": int(os.environ.get("MODELGATE_AUTH_THROTTLE_ADDRESS_LIMIT", "20")),
+    "ACCOUNT_LIMIT": int(os.environ.get("MODELGATE_AUTH_THROTTLE_ACCOUNT_LIMIT", "10")),
+    # With BEHIND_TLS_PROXY, the client address is the X-Forwarded-For entry this many places from the right.
+    "TRUSTED_PROXIES": int(os.environ.get("MODELGATE_TRUSTED_PROXIES", "1")),
+}
+# The sign-in form and the admin login: django-axes, in the database (sign-in keeps working when Redis is down).
+# A username or an address is locked out after ACCOUNT_LIMIT failures, for one window.
+AXES_ENABLED = MODELGATE_AUTH_THROTTLE["ENABLED"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = MODELGATE_AUTH_THROTTLE["ACCOUNT_LIMIT"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = timedelta(seconds=MODELGATE_AUTH_THROTTLE["WINDOW_SECONDS"])
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.axes_client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.login_lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what matter; no row per successful sign-in
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every process start (management commands print one line on errors)
 
 LOGGING = {
     "version": 1,

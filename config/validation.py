@@ -7,6 +7,7 @@ that into 400 `INVALID_PARAMETER_VALUE` (or, for lookups, into "names nothing") 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from .errors import InvalidParameter
@@ -24,6 +25,32 @@ def unstorable_reason(text: str) -> str | None:
     except UnicodeEncodeError:
         return "it is not valid Unicode (a lone surrogate)"
     return None
+
+
+def hidden_character_reason(text: str) -> str | None:
+    """Why `text` cannot be a name or a path: it holds a control character (category Cc: NUL, tabs, newlines, DEL,
+    C1), a format character (Cf: the bidirectional controls U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C,
+    zero-width characters, soft hyphens) or a line/paragraph separator. They render as nothing or reorder what is
+    shown, so `evil\u202egnp.exe` would be listed as `evilexe.png`: a name must read as what it is. None when
+    clean; ordinary letters of any script pass. Values (descriptions, tag values) may keep newlines and tabs and are
+    not checked with this."""
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"control character U+{ord(char):04X} is not allowed"
+        if category in ("Cf", "Zl", "Zp"):
+            return f"invisible or bidirectional formatting character U+{ord(char):04X} is not allowed"
+    return None
+
+
+def check_name(value: str, what: str) -> str:
+    """A name or path (model, alias, tag key, experiment, run, param/metric key, artifact path): storable, and
+    without hidden characters (`hidden_character_reason`). 400 INVALID_PARAMETER_VALUE otherwise."""
+    check_text(value, what)
+    reason = hidden_character_reason(value)
+    if reason:
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{what}': {reason}.")
+    return value
 
 
 def is_storable(value: Any) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from config.common import path_not_unique
 from config.errors import InvalidParameter
-from config.validation import check_text
+from config.validation import check_name, check_text
 
 from .models import Stage
 
@@ -42,9 +42,7 @@ def validate_model_name(name: Any, field: str = "name") -> str:
         )
     if any(c in name for c in "/:@"):
         raise InvalidParameter(f"Invalid model name '{name}'. Names cannot contain '/', ':' or '@'.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidParameter(f"Invalid model name {name!r}. Names cannot contain control characters.")
-    check_text(name, field)
+    check_name(name, field)  # NUL, control and bidirectional/invisible formatting characters
     if path_not_unique(name):
         raise InvalidParameter(
             f"Invalid value '{name}' for parameter '{field}': names may be treated as files "
@@ -56,6 +54,7 @@ def validate_model_name(name: Any, field: str = "name") -> str:
 def validate_tag(key: Any, value: Any = "", *, check_value: bool = True) -> tuple[str, str]:
     if not isinstance(key, str) or key == "":
         raise InvalidParameter("Missing value for required parameter 'key'.")
+    check_name(key, "key")
     if not _TAG_KEY_RE.match(key) or path_not_unique(key):
         raise InvalidParameter(
             f"Invalid value '{key}' for parameter 'key': names may only contain alphanumerics, "
@@ -84,6 +83,7 @@ def validate_alias(alias: Any) -> str:
             f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
             f"underscores (_), and dashes (-)."
         )
+    check_name(alias, "alias")  # after MLflow's message: `\w` already refuses these, this keeps it so
     if len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidParameter(
             f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH}."

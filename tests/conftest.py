@@ -136,3 +136,13 @@ def api():
         return client_for(issue(user, tenant, scopes))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _reset_auth_throttle():
+    """Failed-authentication counters live in Redis for minutes and every test client calls from 127.0.0.1: without
+    this, the suite's many deliberate 401s would lock later tests out (accounts/throttling.py)."""
+    from tests.helpers import reset_auth_throttle
+
+    reset_auth_throttle()
+    yield

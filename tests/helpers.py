@@ -343,3 +343,22 @@ def recorded_traffic() -> Path:
         + f" (put {TRAFFIC_NAME} from the shared folder there, or point MLFLOW_TRAFFIC_FILE at it)",
         pytrace=False,
     )
+
+
+def reset_auth_throttle() -> None:
+    """Forget every failed-authentication counter and address block (accounts/throttling.py) and the module's
+    'Redis is down' backoff. Never fails: a test that stopped Redis on purpose still runs."""
+    from django.core.cache import caches
+
+    import accounts.throttling as throttling
+
+    throttling._down_until = 0.0
+    try:
+        cache = caches["throttle"]
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        pattern = cache.make_key("auth*")
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception:
+        pass

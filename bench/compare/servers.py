@@ -247,6 +247,8 @@ def start_modelgate(infra: Infra, cleanup: Cleanup) -> Modelgate:
     bin_dir = Path(sys.executable).parent
     gunicorn = [
         str(bin_dir / "gunicorn"),
+        "-c",
+        str(ROOT / "config" / "gunicorn.py"),  # the same request-line limits as production
         "config.wsgi",
         "--bind",
         f"{LOOPBACK}:{port}",

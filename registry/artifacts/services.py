@@ -1,16 +1,30 @@
 """Writes of artifacts: recording an uploaded file in the tenant's artifact tree, deleting entries.
 
-Storage I/O never happens inside a database transaction: `artifact_upload` streams the bytes into storage first,
-then records them in one short durable transaction (`artifact_record`), and removes the stored object again only
-after that transaction has rolled back, when no Blob row refers to it. Deleting entries keeps their blobs:
-registered model versions may share them."""
+Storage I/O never happens inside a long database transaction: `artifact_upload` streams the bytes into storage
+first, then records them in one short durable transaction (`artifact_record`). Deleting entries keeps their blobs:
+registered model versions may share them.
+
+Bytes of a failed upload, and concurrent identical uploads. Blobs are content-addressed, so two uploads of the same
+bytes share one stored object, and one may fail (permission, quota, a lost connection) while the other is about to
+record it. The Blob row's unique (tenant, sha256) index is the lock between them:
+
+- the failed upload removes the bytes only under a placeholder Blob row of its own (`_blob_discard`): if a row
+  exists, or a recorder's uncommitted insert is there (the insert waits for it to commit, then fails), the bytes
+  belong to that recorder and stay;
+- a recorder that inserts the Blob row (the first of this content in the tenant) checks, holding that uncommitted
+  row, that the bytes are still there: a discard that committed before its insert could have removed them. It is a
+  single stat/HEAD, and only for new content; while the row is held no discard can start. When they are gone the
+  upload answers 503 TEMPORARILY_UNAVAILABLE (the client retries it) and records nothing.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
+from config.errors import ModelgateError
 from registry import events
 from registry.tracking.models import ArtifactEntry, Blob
 from registry.tracking.services._common import actor
@@ -19,6 +33,15 @@ from tenants.models import Tenant
 
 from . import storage
 from .selectors import artifact_experiment, blob_recorded, remaining_quota, tenant_storage_used
+
+logger = logging.getLogger(__name__)
+
+
+class BlobVanished(ModelgateError):
+    """The uploaded bytes were removed by a concurrent failed upload of the same content before this one recorded
+    them: retrying the upload stores them again."""
+
+    code = "TEMPORARILY_UNAVAILABLE"
 
 
 def artifact_upload(
@@ -37,10 +60,29 @@ def artifact_upload(
     try:
         return artifact_record(principal=principal, path=path, sha256=stored.sha256, size=stored.size)
     except Exception:
-        # The transaction rolled back: drop bytes we put there unless another upload recorded them meanwhile.
-        if stored.newly_stored and not blob_recorded(principal.tenant, stored.sha256):
-            storage.delete_blob_object(principal.tenant.pk, stored.sha256)
+        # The transaction rolled back: drop the bytes we put there unless an upload recorded them or is recording.
+        if stored.newly_stored:
+            try:
+                _blob_discard(tenant=principal.tenant, sha256=stored.sha256, size=stored.size)
+            except Exception:  # the upload's own error is the one to report; an orphan blob costs only space
+                logger.exception("Could not discard the bytes of a failed upload (sha256 %s)", stored.sha256)
         raise
+
+
+def _blob_discard(*, tenant: Tenant, sha256: str, size: int) -> bool:
+    """Delete the stored bytes if no Blob row records them; True when deleted. See the module docstring."""
+    with transaction.atomic(durable=True):
+        try:
+            with transaction.atomic():
+                # Waits for a recorder's uncommitted insert of this digest, and then fails: the bytes are theirs.
+                placeholder = Blob.objects.create(tenant=tenant, sha256=sha256, size=size)
+        except IntegrityError:
+            return False
+        # Storage I/O while holding the placeholder row, deliberately: a recorder inserting the row now waits until
+        # the bytes are gone and then sees that they are (artifact_record), instead of recording missing bytes.
+        storage.delete_blob_object(tenant.pk, sha256)
+        placeholder.delete()
+    return True
 
 
 @transaction.atomic(durable=True)
@@ -57,7 +99,13 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int) 
             and tenant_storage_used(tenant) + size > tenant.quota_storage_bytes
         ):
             raise storage.quota_error(tenant)
-    blob, _ = Blob.objects.get_or_create(tenant=tenant, sha256=sha256, defaults={"size": size})
+    blob, created = Blob.objects.get_or_create(tenant=tenant, sha256=sha256, defaults={"size": size})
+    if created and not storage.blob_object_exists(tenant.pk, sha256):
+        # A failed upload of the same bytes discarded them after we stored them and before this insert; our
+        # uncommitted row now keeps any other discard out, but these bytes are gone. (One stat, new content only.)
+        raise BlobVanished(
+            "The uploaded bytes were removed by a concurrent failed upload of the same content; retry the upload."
+        )
     entry = ArtifactEntry.objects.for_tenant(tenant).select_for_update().filter(path=path).first()
     created = False
     if entry is None:

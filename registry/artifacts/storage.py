@@ -30,6 +30,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.db import transaction
 
 from config.errors import InvalidParameter, QuotaExceeded
+from config.validation import check_name
 
 CHUNK_SIZE = 1024 * 1024
 MAX_PATH_LENGTH = 1024
@@ -54,7 +55,7 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = False) -> st
     """Validate a client's artifact path and return it normalised (no leading or trailing slash).
 
     Refused with 400 INVALID_PARAMETER_VALUE: `..` and `.` segments, absolute paths, backslashes, NUL and other
-    control characters, empty segments (`a//b`), and paths longer than 1024 characters. (URL-decoding happens
+    control characters, bidirectional and other invisible formatting characters, empty segments (`a//b`), and paths longer than 1024 characters. (URL-decoding happens
     before this, so `%2e%2e/` and `%00` arrive as `../` and NUL.)"""
     if path is None:
         path = ""
@@ -64,6 +65,9 @@ def validate_artifact_path(path: str | None, *, allow_empty: bool = False) -> st
         raise InvalidParameter(f"Invalid artifact path: longer than {MAX_PATH_LENGTH} characters.")
     if any(ord(c) < 0x20 or c == "\x7f" for c in path):
         raise InvalidParameter("Invalid artifact path: control characters (NUL included) are not allowed.")
+    # C1 controls, bidirectional overrides (a right-to-left override makes `x\u202egnp.exe` show as `xexe.png`)
+    # and other invisible formatting characters.
+    check_name(path, "path")
     if "\\" in path:
         raise InvalidParameter("Invalid artifact path: backslashes are not allowed.")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
@@ -221,8 +225,13 @@ def s3_transfer_config():
     )
 
 
+def blob_object_exists(tenant_id: int, sha256: str) -> bool:
+    return backend().exists(blob_key(tenant_id, sha256))
+
+
 def delete_blob_object(tenant_id: int, sha256: str) -> None:
-    """Remove a stored object (after its Blob row is gone, or when recording it failed). Outside transactions."""
+    """Remove a stored object. Only `registry.artifacts.services` calls it, when an upload's bytes were recorded by
+    nobody, under the placeholder Blob row that keeps a concurrent recorder out."""
     key = blob_key(tenant_id, sha256)
     store = backend()
     if store.exists(key):

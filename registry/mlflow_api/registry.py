@@ -113,8 +113,9 @@ def registered_model_get(call: Call):
     return _model_response(_model(call))
 
 
+# GET only, as MLflow routes it (model_registry.proto `searchRegisteredModels`, `searchModelVersions`): the filter
+# travels in the query string, which config/gunicorn.py lets be long.
 @route("GET", "mlflow/registered-models/search")
-@route("POST", "mlflow/registered-models/search")
 def registered_models_search(call: Call):
     models, token = selectors.models_search(
         call.principal,
@@ -233,7 +234,6 @@ def model_version_get(call: Call):
 
 
 @route("GET", "mlflow/model-versions/search")
-@route("POST", "mlflow/model-versions/search")
 def model_versions_search(call: Call):
     versions, token = selectors.versions_search(
         call.principal,

@@ -43,8 +43,10 @@ def enqueue_registration(version_id: int) -> None:
 
 @transaction.atomic(durable=True)
 def registration_finalize(*, version_id: int) -> str | None:
-    """Snapshot the source's files into the version's manifest and mark it READY (FAILED_REGISTRATION when there is
-    nothing to snapshot). Returns the resulting status, or None when the version is gone.
+    """Snapshot the source's files into the version's manifest and mark it READY. A source that holds no files is
+    READY with an empty manifest, as MLflow registers it (it never looks at the files); only a version whose source
+    names no place in the tenant's artifact tree at all is FAILED_REGISTRATION. Returns the resulting status, or
+    None when the version is gone.
 
     Idempotent: the status guard runs under the model and version row locks, so a second run (a duplicate
     delivery, or a redelivery after a worker died mid-way, whose uncommitted work PostgreSQL rolled back) finds
@@ -86,9 +88,10 @@ def registration_finalize(*, version_id: int) -> str | None:
             entries = [single]
             prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     ts = now_ms()
-    if not entries:
+    if not prefix:
+        # Sources are resolved when the version is created, so this is a row that never named a path.
         version.status = VersionStatus.FAILED_REGISTRATION
-        version.status_message = f"No files found at the source '{version.source}'."
+        version.status_message = f"The source '{version.source}' does not name a location in this tenant."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
         events.emit(

@@ -12,7 +12,7 @@ import re
 
 from config.common import path_not_unique
 from config.errors import InvalidParameter
-from config.validation import check_text
+from config.validation import check_name, check_text
 
 MAX_PARAM_VAL_LENGTH = 6000
 MAX_TAG_VAL_LENGTH = 8000
@@ -50,6 +50,7 @@ def validate_key(key: str, what: str = "key") -> str:
     """MLflow's rule for param, metric and tag names."""
     if key == "":
         raise missing(what)
+    check_name(key, what)
     if not _NAME_RE.match(key):
         raise InvalidParameter(
             f"Invalid value '{key}' for parameter '{what}' supplied: Names may only contain alphanumerics, "
@@ -86,9 +87,14 @@ def validate_experiment_name(name: str) -> str:
         raise InvalidParameter(f"Invalid experiment name: '{name}'. Experiment name cannot be empty.")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameter(f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH}.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidParameter(f"Invalid experiment name {name!r}: control characters are not allowed.")
+    check_name(name, "name")  # control characters, bidirectional overrides and other invisible characters
     return name
+
+
+def validate_name(value: str, what: str, limit: int) -> str:
+    """A stored name (run name, logged model name): `validate_text` plus no hidden characters (`check_name`)."""
+    check_name(value, what)
+    return validate_text(value, what, limit)
 
 
 def validate_run_status(status: str) -> str:

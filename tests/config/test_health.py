@@ -48,8 +48,27 @@ def test_readyz_is_503_naming_redis_when_the_broker_is_down(client, db, settings
     assert body["status"] == "unavailable"
     assert body["message"] == "Not ready: redis unavailable."
     assert body["checks"]["redis"]["ok"] is False
-    assert "ConnectionError" in body["checks"]["redis"]["error"]
     assert body["checks"]["database"]["ok"] and body["checks"]["storage"]["ok"]
+
+
+def test_readyz_shows_the_error_only_to_a_platform_admin(client, db, settings):
+    from accounts.models import User
+
+    port = closed_port()
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
+    anonymous = client.get("/readyz").json()
+    # Anonymous callers learn which check failed, not internal hosts and ports.
+    assert anonymous["checks"]["redis"] == {"ok": False, "ms": anonymous["checks"]["redis"]["ms"]}
+    assert str(port) not in str(anonymous)
+
+    member = User.objects.create_user(username="mia", password="pw-12345678")
+    client.force_login(member)
+    assert "error" not in client.get("/readyz").json()["checks"]["redis"]
+
+    admin = User.objects.create_superuser(username="root", password="pw-12345678")
+    client.force_login(admin)
+    error = client.get("/readyz").json()["checks"]["redis"]["error"]
+    assert "ConnectionError" in error and str(port) in error
 
 
 def test_readyz_is_503_naming_storage_when_artifacts_cannot_be_written(client, db, settings, tmp_path):

@@ -66,14 +66,15 @@ def test_a_small_model_is_ready_well_under_a_second(worker, p_owner, model, tena
     assert selectors.manifest(version) == expected_manifest(MODEL_FILES)
 
 
-def test_an_empty_source_fails_registration_with_a_reason(worker, p_owner, model, tenant):
+def test_an_empty_source_is_ready_with_an_empty_manifest_as_in_mlflow(worker, p_owner, model, tenant):
     logged = make_logged_model(tenant, files={})
     version = services.model_version_create(
         principal=p_owner, model=model, source=f"models:/{logged.model_id}"
     )
     version = selectors.wait_until_registered(version, timeout=10)
-    assert version.status == VersionStatus.FAILED_REGISTRATION
-    assert "No files" in version.status_message
+    assert version.status == VersionStatus.READY, version.status_message
+    assert selectors.manifest(version) == []
+    assert version.manifest_sha256 == services.manifest_sha256([])
 
 
 def test_the_task_run_twice_leaves_one_ready_version_with_the_same_manifest(worker, p_owner, model, tenant):

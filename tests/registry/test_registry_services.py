@@ -199,14 +199,30 @@ def test_later_artifact_writes_never_change_a_ready_version(model, p_owner, tena
     assert selectors.manifest(version) == before
 
 
-def test_registration_of_an_empty_source_fails_with_a_reason(model, p_owner, tenant):
+def test_registration_of_an_empty_source_is_ready_with_an_empty_manifest(model, p_owner, tenant):
+    # MLflow registers a version READY whatever its source holds; an empty directory is an empty manifest.
     logged = make_logged_model(tenant, files={})
     version = services.model_version_create(
         principal=p_owner, model=model, source=f"models:/{logged.model_id}"
     )
+    assert services.registration_finalize(version_id=version.pk) == VersionStatus.READY
+    version.refresh_from_db()
+    assert version.status_message == ""
+    assert not ModelVersionFile.objects.filter(version=version).exists()
+    assert version.manifest_sha256 == services.manifest_sha256([])
+
+
+def test_registration_of_a_source_naming_no_location_fails_with_a_reason(model, p_owner, tenant):
+    logged = make_logged_model(tenant, files={})
+    version = services.model_version_create(
+        principal=p_owner, model=model, source=f"models:/{logged.model_id}"
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(
+        source_path=""
+    )  # a row from before sources were resolved
     assert services.registration_finalize(version_id=version.pk) == VersionStatus.FAILED_REGISTRATION
     version.refresh_from_db()
-    assert "No files" in version.status_message
+    assert "does not name a location" in version.status_message
 
 
 def test_runs_and_mlflow_artifacts_sources_resolve_inside_the_tenant(model, p_owner, tenant):

@@ -16,7 +16,7 @@ from tenants.access import Principal
 
 from ..entities import ModelOutput
 from ..models import Experiment, LoggedModel, Run, RunOutput, RunTag
-from ..validation import MAX_RUN_NAME_LENGTH, validate_run_status, validate_tags, validate_text
+from ..validation import MAX_RUN_NAME_LENGTH, validate_name, validate_run_status, validate_tags
 from ._common import (
     actor,
     check_experiment_active,
@@ -100,7 +100,7 @@ def run_create(
     check_experiment_active(experiment)
     clean_tags = validate_tags(tags)
     name = run_name if run_name not in (None, "") else clean_tags.get(RUN_NAME_TAG) or generate_run_name()
-    name = validate_text(name, "run_name", MAX_RUN_NAME_LENGTH)
+    name = validate_name(name, "run_name", MAX_RUN_NAME_LENGTH)
     user_label = username(principal)
     clean_tags[USER_TAG] = user_label
     clean_tags[RUN_NAME_TAG] = name
@@ -148,7 +148,7 @@ def run_update(
         run.end_time = end_time
         fields.append("end_time")
     if run_name:
-        run.name = validate_text(run_name, "run_name", MAX_RUN_NAME_LENGTH)
+        run.name = validate_name(run_name, "run_name", MAX_RUN_NAME_LENGTH)
         fields.append("name")
         RunTag.objects.update_or_create(run=run, key=RUN_NAME_TAG, defaults={"value": run.name})
     if fields:
