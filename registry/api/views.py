@@ -21,6 +21,7 @@ from config.openapi import ALREADY_EXISTS, CONFLICT, ERRORS, errors
 from config.pagination import Pagination
 from config.validation import ascii_digits
 from registry import permissions, selectors, services, usage
+from registry.idempotency import idempotent
 from registry.models import ModelVersion, RegisteredModel, Stage
 from registry.validation import find_stage
 from tenants.api import TenantAPIView
@@ -129,6 +130,7 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
         description="Create a model, owned by `owner_team` or by your team.",
         responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS)},
     )
+    @idempotent  # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py)
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)
         owner = data.get("owner_team")
@@ -291,6 +293,7 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
         description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
         "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.",
     )
+    @idempotent  # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py)
     def post(self, request, tenant: str, name: str):
         data = _validated(VersionCreateInput, request.data)
         model = selectors.model_get(self.principal, name)
