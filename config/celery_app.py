@@ -56,6 +56,9 @@ app.conf.update(
         # Redis redelivers an unacknowledged task (its worker died) after this many seconds: just above the
         # longest time limit, so a live task is never handed out twice, and a crash is recovered in minutes.
         "visibility_timeout": VISIBILITY_TIMEOUT,
+        # How often each worker looks for such messages: every N seconds (kombu's default is a scan every 100 s).
+        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+        "unacked_restore_throttle": 1,
         "socket_connect_timeout": 1.0,
         # Above kombu's 1 s BRPOP poll, so idle workers are not cut off; bounds a publish to a hung Redis.
         "socket_timeout": 3.0,
