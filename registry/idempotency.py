@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, models
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -130,23 +130,30 @@ def _key_from(request: Any) -> str | None:
     return key
 
 
-def _replay(row: IdempotencyKey, fp: str) -> Response:
+Render = Callable[[Any, int], Response]
+
+
+def _replay(view: Any, request: Any, row: IdempotencyKey, fp: str, render: Render | None) -> Response:
     if row.fingerprint != fp:
         raise IdempotencyKeyReused(
             f"{HEADER} '{row.key}' was already used for a different request; use a new key for a new request."
         )
+    location = request.build_absolute_uri(row.location) if row.location else ""
     if row.response_status is not None:
         response = Response(row.response_body, status=row.response_status)
-    else:  # the object was created but its answer was not stored: point at it
+    elif render is not None and row.object_id.isdigit():
+        # The object was created but its answer was lost (the request failed after the commit): answer it anew.
+        response = render(view, int(row.object_id))
+    else:
         response = Response(
             {
                 "message": "Already created by an earlier request with this Idempotency-Key.",
-                "location": row.location,
+                "location": location,
             },
             status=303,
         )
-    if row.location:
-        response["Location"] = row.location
+    if location:
+        response["Location"] = location
     response["Idempotent-Replayed"] = "true"
     return response
 
@@ -159,42 +166,44 @@ def _existing(tenant_id: int, key: str) -> IdempotencyKey | None:
     return row
 
 
-def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
-    """Decorate a TenantAPIView's create handler (`post`). Without the header nothing changes."""
+def idempotent(render: Render | None = None) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Decorate a TenantAPIView's create handler (`post`). Without the header nothing changes. `render(view, pk)`
+    answers for the created object when its stored answer is missing (else the replay is a 303 to it)."""
 
-    @functools.wraps(handler)
-    def wrapper(view: Any, request: Any, *args: Any, **kwargs: Any) -> Response:
-        key = _key_from(request)
-        if key is None:
-            return handler(view, request, *args, **kwargs)
-        tenant_id = view.principal.tenant.pk
-        fp = fingerprint(request, getattr(view.principal.user, "pk", None))
-        row = _existing(tenant_id, key)
-        if row is not None:
-            return _replay(row, fp)
-        claim = _Claim(tenant_id=tenant_id, key=key, fingerprint=fp)
-        token = _current.set(claim)
-        try:
-            response = handler(view, request, *args, **kwargs)
-        except IntegrityError:
-            # A concurrent request with this key won the unique constraint; this one's transaction rolled back.
+    def decorate(handler: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(handler)
+        def wrapper(view: Any, request: Any, *args: Any, **kwargs: Any) -> Response:
+            key = _key_from(request)
+            if key is None:
+                return handler(view, request, *args, **kwargs)
+            tenant_id = view.principal.tenant.pk
+            fp = fingerprint(request, getattr(view.principal.user, "pk", None))
             row = _existing(tenant_id, key)
-            if row is None:
-                raise
-            return _replay(row, fp)
-        finally:
-            _current.reset(token)
-        if claim.claimed_id is not None and 200 <= response.status_code < 300:
-            # Stored after commit; if this write is lost the replay falls back to a 303 to the object.
-            with transaction.atomic():
+            if row is not None:
+                return _replay(view, request, row, fp, render)
+            claim = _Claim(tenant_id=tenant_id, key=key, fingerprint=fp)
+            token = _current.set(claim)
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except IntegrityError:
+                # A concurrent request with this key won the unique constraint; this one's transaction rolled
+                # back, so nothing of it exists: answer what the winner answered.
+                row = _existing(tenant_id, key)
+                if row is None:
+                    raise
+                return _replay(view, request, row, fp, render)
+            finally:
+                _current.reset(token)
+            if claim.claimed_id is not None and 200 <= response.status_code < 300:
+                # Stored after the commit; if this write is lost, a replay renders the object again.
                 IdempotencyKey.objects.filter(pk=claim.claimed_id).update(
-                    response_status=response.status_code,
-                    response_body=response.data,
-                    location=response.get("Location", ""),
+                    response_status=response.status_code, response_body=response.data
                 )
-        return response
+            return response
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 __all__ = ["HEADER", "IdempotencyKey", "IdempotencyKeyReused", "idempotent"]

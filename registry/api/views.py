@@ -130,7 +130,10 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
         description="Create a model, owned by `owner_team` or by your team.",
         responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS)},
     )
-    @idempotent  # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py)
+    # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py).
+    @idempotent(
+        render=lambda view, pk: Response(_model_detail(view, RegisteredModel.objects.get(pk=pk)), status=201)
+    )
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)
         owner = data.get("owner_team")
@@ -293,7 +296,8 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
         description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
         "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.",
     )
-    @idempotent  # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py)
+    # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py).
+    @idempotent(render=lambda view, pk: _version_response(ModelVersion.objects.get(pk=pk), status_code=201))
     def post(self, request, tenant: str, name: str):
         data = _validated(VersionCreateInput, request.data)
         model = selectors.model_get(self.principal, name)
