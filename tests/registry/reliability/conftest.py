@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -72,16 +73,18 @@ class ThrowawayRedis:
 
 
 def point_celery_at(url: str) -> None:
-    """Make this process publish to `url`: the app caches its connection pools, so drop them."""
-    for pool in (app.amqp._producer_pool, app._pool):
+    """Make this process publish to `url`: the app caches its connection pools, so drop them (private attributes:
+    Celery has no public way to re-point a configured app)."""
+    celery: Any = app
+    for pool in (celery.amqp._producer_pool, celery._pool):
         if pool is not None:
             try:
                 pool.force_close_all()
             except Exception:
                 pass
-    app.conf.broker_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
+    celery.conf.broker_url = url
+    celery._pool = None
+    celery.amqp._producer_pool = None
 
 
 @pytest.fixture
