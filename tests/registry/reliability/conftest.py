@@ -72,14 +72,19 @@ class ThrowawayRedis:
         self.proc = None
 
 
-def point_celery_at(url: str) -> None:
-    """Make this process publish to `url`: the app caches its pools, so drop its references (private attributes:
+def point_celery_at(url: str, result_backend: str) -> None:
+    """Make this process publish to `url` and keep results in `result_backend` (in production both are the one
+    Redis): the app caches its pools and backend, so drop its references (private attributes:
     Celery has no public way to re-point a configured app). Nothing is closed: kombu keeps producer pools in a
     global registry per broker URL, and the pool of the suite's own Redis is used again when the test ends."""
     celery: Any = app
     celery.conf.broker_url = url
+    celery.conf.result_backend = result_backend
     celery._pool = None
     celery.amqp._producer_pool = None
+    celery._backend_cache = None
+    if hasattr(celery._local, "backend"):
+        del celery._local.backend
 
 
 @pytest.fixture
@@ -90,12 +95,13 @@ def outage_redis(tmp_path, settings):
     server = ThrowawayRedis(tmp_path)
     server.start()
     broker = live.CELERY_BROKER_URL
+    results = app.conf.result_backend
     settings.CELERY_BROKER_URL = server.url
     settings.REDIS_URL = server.url
     settings.CACHES = {
         "default": {**live.CACHES["default"], "LOCATION": server.url},
     }
-    point_celery_at(server.url)
+    point_celery_at(server.url, server.url)
     usage.connect(server.url)
     try:
         yield server
@@ -103,7 +109,7 @@ def outage_redis(tmp_path, settings):
         server.stop()
         registration._broker_down_until = 0.0  # the publish backoff must not outlive the outage
         registration._unpublished.clear()
-        point_celery_at(broker)
+        point_celery_at(broker, results)
         usage.connect(broker)
 
 
