@@ -91,6 +91,11 @@ app.conf.update(
             "task": "modelgate.flush_usage_counters",
             "schedule": 60.0,
         },
+        # Expired Idempotency-Key records (registry/idempotency.py).
+        "purge-idempotency-keys": {
+            "task": "modelgate.purge_idempotency_keys",
+            "schedule": 3600.0,
+        },
         # An approved transition request whose apply task was lost would stay `approved` forever.
         "requeue-approved-transition-requests": {
             "task": "modelgate.requeue_approved_transition_requests",

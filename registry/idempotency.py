@@ -206,4 +206,10 @@ def idempotent(render: Render | None = None) -> Callable[[Callable[..., Response
     return decorate
 
 
-__all__ = ["HEADER", "IdempotencyKey", "IdempotencyKeyReused", "idempotent"]
+def purge_expired() -> int:
+    """Delete expired keys (beat task `modelgate.purge_idempotency_keys`); returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+__all__ = ["HEADER", "IdempotencyKey", "IdempotencyKeyReused", "idempotent", "purge_expired"]

@@ -178,3 +178,17 @@ def requeue_approved_transition_requests(older_than_seconds: int = 60) -> int:
 
 
 __all__ += ["apply_transition_request", "requeue_approved_transition_requests"]
+
+
+# --- idempotency keys (registry/idempotency.py) --------------------------------------------------------------------
+
+
+@shared_task(name="modelgate.purge_idempotency_keys", acks_late=True)
+def purge_idempotency_keys() -> int:
+    """Delete expired Idempotency-Key records. Idempotent: a rerun finds nothing more to delete."""
+    from .idempotency import purge_expired
+
+    return purge_expired()
+
+
+__all__ += ["purge_idempotency_keys"]

@@ -146,3 +146,20 @@ def test_concurrent_requests_with_one_key_create_one_version(owner_secret, tenan
     assert [r.status_code for r in results] == [201] * 4, [r.content for r in results]
     assert {r.json()["version"] for r in results} == {1}
     assert ModelVersion.objects.filter(model__name="churn").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_expired_key_is_purged_and_may_be_used_afresh(owner_api, tenant):
+    from django.utils import timezone
+
+    from registry.tasks import purge_idempotency_keys
+
+    body = {"source": f"runs:/{make_run_in_new_experiment(tenant).run_id}/model"}
+    assert post(owner_api, VERSIONS, body, "old").status_code == 201
+    assert purge_idempotency_keys() == 0  # not expired yet
+    IdempotencyKey.objects.update(expires_at=timezone.now())
+    again = post(owner_api, VERSIONS, body, "old")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert again.json()["version"] == 2
+    IdempotencyKey.objects.update(expires_at=timezone.now())
+    assert purge_idempotency_keys() == 1 and not IdempotencyKey.objects.exists()
