@@ -1,12 +1,30 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("modelgate")
+# Seconds before a task is killed; registration-type tasks set shorter limits of their own (registry/tasks.py).
+TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "300"))
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(TASK_TIME_LIMIT + 60)))
+# Registration-type tasks (registration, applying a transition request) write rows only and finish in seconds.
+REGISTRATION_TIME_LIMIT = int(os.environ.get("CELERY_REGISTRATION_TIME_LIMIT", "60"))
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+class ModelgateCelery(Celery):
+    """`send_task` by name (services publish by name) honours `task_ignore_result` like `Task.apply_async` does;
+    stock Celery subscribes to the result of every task sent by name, which retries ~20 s when Redis is down."""
+
+    def send_task(self, name: str, *args: Any, **options: Any) -> Any:
+        options.setdefault("ignore_result", self.conf.task_ignore_result)
+        return super().send_task(name, *args, **options)
+
+
+app = ModelgateCelery("modelgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",
@@ -15,11 +33,40 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
-    task_time_limit=int(os.environ.get("CELERY_TASK_TIME_LIMIT", "1800")),
-    task_soft_time_limit=int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1700")),
+    task_time_limit=TASK_TIME_LIMIT,
+    task_soft_time_limit=int(
+        os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(max(TASK_TIME_LIMIT - 30, 1)))
+    ),
     broker_connection_retry_on_startup=True,
-    # Redis redelivers unacknowledged tasks after this; longer than any task's time limit.
-    broker_transport_options={"visibility_timeout": 3600},
+    # --- reliability: a Redis outage must not stall the web tier (see README "Reliability") ---
+    # Nobody reads the results of the tasks the web publishes (callers poll the database instead), and subscribing
+    # to a result on publish is what retried for ~20 s in the request thread with Redis down. Tasks whose result
+    # a caller does read say so per call: `apply_async(..., ignore_result=False)`.
+    task_ignore_result=True,
+    # Publishing gives up within about a second: one quick retry, then the caller's fallback (the row stays
+    # PENDING / approved / pending and the periodic re-enqueue sends it later).
+    task_publish_retry_policy=PUBLISH_RETRY_POLICY,
+    broker_connection_timeout=1.0,
+    redis_socket_connect_timeout=1.0,
+    # A caller that does wait for a result (tests, the ping round trip) gets an error quickly, not 20 retries.
+    result_backend_transport_options={
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+    },
+    broker_transport_options={
+        # Redis redelivers an unacknowledged task (its worker died) after this many seconds: just above the
+        # longest time limit, so a live task is never handed out twice, and a crash is recovered in minutes.
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        # How often each worker looks for such messages: every N seconds (kombu's default is a scan every 100 s).
+        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 1.0,
+        # Above kombu's 1 s BRPOP poll, so idle workers are not cut off; bounds a publish to a hung Redis.
+        "socket_timeout": 3.0,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    },
     result_expires=3600,
     worker_hijack_root_logger=False,
     # Periodic safety nets, run by one `celery -A config beat` (make run embeds it in its worker with --beat).
@@ -43,6 +90,11 @@ app.conf.update(
         "flush-usage-counters": {
             "task": "modelgate.flush_usage_counters",
             "schedule": 60.0,
+        },
+        # Expired Idempotency-Key records (registry/idempotency.py).
+        "purge-idempotency-keys": {
+            "task": "modelgate.purge_idempotency_keys",
+            "schedule": 3600.0,
         },
         # An approved transition request whose apply task was lost would stay `approved` forever.
         "requeue-approved-transition-requests": {

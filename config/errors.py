@@ -15,6 +15,10 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from config.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
+from config.unavailable import RETRY_AFTER_SECONDS, is_connection_error
+from config.unavailable import log as log_unavailable
+
 logger = logging.getLogger(__name__)
 
 HTTP_STATUS = {
@@ -29,6 +33,7 @@ HTTP_STATUS = {
     "ENDPOINT_NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "CONFLICT": 409,
+    "IDEMPOTENCY_KEY_REUSED": 422,
     "PRECONDITION_FAILED": 412,
     # Stored bytes no longer match their sha256 (`?verify=1` downloads). A 4xx on purpose: the MLflow client
     # retries 5xx for minutes, and re-reading the same corrupt object cannot succeed.
@@ -107,6 +112,18 @@ class EndpointNotFound(ModelgateError):
     code = "ENDPOINT_NOT_FOUND"
 
 
+class IdempotencyKeyReused(ModelgateError):
+    """The same `Idempotency-Key` came with a different request (registry/idempotency.py)."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class TemporarilyUnavailable(ModelgateError):
+    """A dependency (the database) is momentarily unreachable: retry after `Retry-After` seconds."""
+
+    code = "TEMPORARILY_UNAVAILABLE"
+
+
 def error_response(code: str, message: str, details: Any = None) -> Response:
     body: dict[str, Any] = {"error_code": code, "message": message}
     if details is not None:
@@ -148,6 +165,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response = error_response("METHOD_NOT_ALLOWED", str(exc.detail))
     elif isinstance(exc, drf_exceptions.Throttled):
         response = error_response("RESOURCE_EXHAUSTED", str(exc.detail))
+    elif is_connection_error(exc):  # a database blip: retry, not a bug (config/unavailable.py)
+        log_unavailable(exc)
+        response = error_response("TEMPORARILY_UNAVAILABLE", UNAVAILABLE_MESSAGE)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     elif isinstance(exc, drf_exceptions.APIException):
         response = Response({"error_code": "BAD_REQUEST", "message": str(exc.detail)}, status=exc.status_code)
     else:

@@ -28,8 +28,13 @@ def _check_database() -> None:
 def _check_redis() -> None:
     import redis
     from django.conf import settings
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2)
+    # Readiness must answer quickly when Redis is down: one short attempt, no retries.
+    client = redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
     try:
         client.ping()
     finally:

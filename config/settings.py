@@ -10,6 +10,8 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MODELGATE_VAR_DIR", BASE_DIR / "var"))
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.unavailable.DatabaseUnavailableMiddleware",  # a database blip is a 503, not a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,6 +158,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "modelgate"),
         "TIMEOUT": 300,
+        # A Redis outage must cost a request at most a moment, never a stall: short socket timeouts and no
+        # retries (redis-py retries 3 times with backoff by default). Callers treat a cache error as a miss.
+        "OPTIONS": {
+            "socket_connect_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+            "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+            "retry": Retry(NoBackoff(), 0),
+        },
     }
 }
 
@@ -235,6 +245,8 @@ MODELGATE: dict[str, Any] = {
     "REGISTRATION_WAIT_SECONDS": float(os.environ.get("MODELGATE_REGISTRATION_WAIT_SECONDS", "5")),
     "TOKEN_DEFAULT_DAYS": int(os.environ.get("MODELGATE_TOKEN_DEFAULT_DAYS", "365")),
     "PUBLIC_URL": os.environ.get("MODELGATE_PUBLIC_URL", "http://127.0.0.1:8000"),
+    # How long an Idempotency-Key is remembered (registry/idempotency.py).
+    "IDEMPOTENCY_TTL_HOURS": float(os.environ.get("MODELGATE_IDEMPOTENCY_TTL_HOURS", "24")),
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # JSON bodies; artifact uploads stream and bypass it

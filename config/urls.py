@@ -59,6 +59,15 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    import sys
+
+    from config import unavailable
+
+    # Django calls this inside its `except`: a database blip raised outside any view (a middleware's query) is a
+    # 503 to retry, not an internal error.
+    exc = sys.exc_info()[1]
+    if unavailable.is_connection_error(exc):
+        return unavailable.response()
     return JsonResponse({"error_code": "INTERNAL_ERROR", "message": "Internal server error."}, status=500)
 
 

@@ -95,6 +95,9 @@ class ModelVersion(models.Model):
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     creation_timestamp = models.BigIntegerField()
     last_updated_timestamp = models.BigIntegerField()
+    # When `requeue_pending_registrations` last re-sent the registration task (its claim); None: only the
+    # enqueue at creation (see creation_timestamp).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -340,3 +343,7 @@ class TransitionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} → {self.stage}"
+
+
+# --- idempotency keys of the native API's creates (defined in registry/idempotency.py) ---------------------------
+from .idempotency import IdempotencyKey  # noqa: E402, F401

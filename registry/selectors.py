@@ -127,6 +127,10 @@ def wait_until_registered(version: ModelVersion, timeout: float | None = None) -
     task is only enqueued on commit), so waiting would be pointless: answer at once."""
     if version.status != VersionStatus.PENDING_REGISTRATION or connection.in_atomic_block:
         return version
+    from registry.services.registration import publish_failed
+
+    if publish_failed(version.pk):  # the broker is down: nothing will finish it soon (reliability)
+        return version
     timeout = settings.MODELGATE["REGISTRATION_WAIT_SECONDS"] if timeout is None else timeout
     deadline = time.monotonic() + max(0.0, float(timeout))
     delay = 0.02

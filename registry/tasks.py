@@ -8,8 +8,11 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
+
+from config.celery_app import REGISTRATION_TIME_LIMIT, VISIBILITY_TIMEOUT
 
 from . import usage
 from .models import ModelVersion, TransitionRequest, TransitionRequestStatus, VersionStatus
@@ -22,7 +25,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
 
 
-@shared_task(name="modelgate.ping")
+@shared_task(name="modelgate.ping", ignore_result=False)  # its caller reads the result
 def ping(value: str = "pong") -> str:
     """Round trip through the broker and a worker (used by health checks and tests)."""
     return value
@@ -31,6 +34,9 @@ def ping(value: str = "pong") -> str:
 @shared_task(  # type: ignore[call-overload]  # retry_backoff=0.5 (below)
     name=REGISTER_TASK,
     acks_late=True,
+    # Rows only, quick: a short limit (well below the visibility timeout) so a hung attempt is redelivered fast.
+    time_limit=REGISTRATION_TIME_LIMIT,
+    soft_time_limit=REGISTRATION_TIME_LIMIT - 10,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=0.5,  # a float factor is fine for celery; celery-types says int (the ignore above)
@@ -45,21 +51,45 @@ def register_model_version(version_id: int) -> str | None:
     return registration_finalize(version_id=version_id)
 
 
+# A version (re-)sent within this many seconds is not sent again: its message is still queued, or held by a worker
+# and redelivered by Redis after the visibility timeout if that worker dies. Re-sending it every minute would add
+# one copy per pending version per minute to the queue while the workers are down.
+RESEND_AFTER_SECONDS = VISIBILITY_TIMEOUT
+
+
 @shared_task(name="modelgate.requeue_pending_registrations")
-def requeue_pending_registrations(older_than_seconds: int = 60) -> int:
+def requeue_pending_registrations(
+    older_than_seconds: int = 60, resend_after_seconds: int | None = None
+) -> int:
     """Re-enqueue versions still PENDING_REGISTRATION after a while (their enqueue was lost, e.g. the broker was down
-    at commit time). Harmless for versions whose task is merely slow: registration is idempotent."""
+    at commit time), at most once per `resend_after_seconds` each. Each version is CLAIMED with a conditional
+    UPDATE of `enqueued_at` first, so concurrent runs (two beats, a manual run) send it once. Harmless for versions
+    whose task is merely slow: registration is idempotent."""
+    resend = RESEND_AFTER_SECONDS if resend_after_seconds is None else resend_after_seconds
+    now = timezone.now()
     cutoff = int((time.time() - older_than_seconds) * 1000)
-    ids = list(
-        ModelVersion.objects.filter(
-            status=VersionStatus.PENDING_REGISTRATION, creation_timestamp__lt=cutoff
-        ).values_list("pk", flat=True)
-    )
-    for version_id in ids:
-        register_model_version.delay(version_id)
-    if ids:
-        logger.info("requeued %d pending model version registrations", len(ids))
-    return len(ids)
+    stale = now - timedelta(seconds=resend)
+    due = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
+    candidates = ModelVersion.objects.filter(
+        due, status=VersionStatus.PENDING_REGISTRATION, creation_timestamp__lt=cutoff
+    ).values_list("pk", "enqueued_at")
+    sent = 0
+    for version_id, previous in candidates:
+        claimed = ModelVersion.objects.filter(
+            due, pk=version_id, status=VersionStatus.PENDING_REGISTRATION
+        ).update(enqueued_at=now)
+        if not claimed:  # registered meanwhile, or another run claimed it
+            continue
+        try:
+            register_model_version.delay(version_id)
+        except Exception:  # broker still down: release the claim so the next run tries again
+            ModelVersion.objects.filter(pk=version_id, enqueued_at=now).update(enqueued_at=previous)
+            logger.warning("could not requeue registration of model version %s", version_id, exc_info=True)
+            continue
+        sent += 1
+    if sent:
+        logger.info("requeued %d pending model version registrations", sent)
+    return sent
 
 
 __all__ = ["ping", "register_model_version", "requeue_pending_registrations"]
@@ -114,6 +144,8 @@ __all__ += ["flush_usage_counters"]
 @shared_task(  # type: ignore[call-overload]  # retry_backoff=0.5: celery takes a float factor, celery-types an int
     name=APPLY_TASK,
     acks_late=True,
+    time_limit=REGISTRATION_TIME_LIMIT,
+    soft_time_limit=REGISTRATION_TIME_LIMIT - 10,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=0.5,
@@ -173,3 +205,17 @@ def verify_artifact_sample(count: int = 5) -> int:
         )
         blob_corruption_record(tenant_id=blob.tenant_id, sha256=blob.sha256, finding=finding.as_dict())
     return bad
+
+
+# --- idempotency keys (registry/idempotency.py) --------------------------------------------------------------------
+
+
+@shared_task(name="modelgate.purge_idempotency_keys", acks_late=True)
+def purge_idempotency_keys() -> int:
+    """Delete expired Idempotency-Key records. Idempotent: a rerun finds nothing more to delete."""
+    from .idempotency import purge_expired
+
+    return purge_expired()
+
+
+__all__ += ["purge_idempotency_keys"]

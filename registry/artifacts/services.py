@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
-from config.errors import ModelgateError
+from config.errors import TemporarilyUnavailable
 from registry import events
 from registry.tracking.models import ArtifactEntry, Blob
 from registry.tracking.services._common import actor
@@ -37,11 +37,9 @@ from .selectors import artifact_experiment, blob_recorded, remaining_quota, tena
 logger = logging.getLogger(__name__)
 
 
-class BlobVanished(ModelgateError):
+class BlobVanished(TemporarilyUnavailable):
     """The uploaded bytes were removed by a concurrent failed upload of the same content before this one recorded
-    them: retrying the upload stores them again."""
-
-    code = "TEMPORARILY_UNAVAILABLE"
+    them: retrying the upload (a 503, which clients retry) stores them again."""
 
 
 def artifact_upload(

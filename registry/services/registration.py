@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -32,13 +33,37 @@ def manifest_sha256(files: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
+# After a failed publish the broker is not asked again for this long (per process): with Redis down, each create
+# would otherwise pay the connect timeout again. The versions stay PENDING for the periodic re-enqueue.
+PUBLISH_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+# Versions whose publish failed in this process lately: waiting for their registration is pointless.
+_unpublished: dict[int, float] = {}
+
+
 def enqueue_registration(version_id: int) -> None:
     """Publish the registration task (by name: services never import tasks, which import services). A broker that
-    is down leaves the version PENDING_REGISTRATION: `requeue_pending_registrations` (beat) picks it up later."""
+    is down leaves the version PENDING_REGISTRATION: `requeue_pending_registrations` (beat) picks it up later.
+    Never blocks for more than about a second (config/celery_app.py: publish timeouts, no result subscription)."""
+    global _broker_down_until
+    now = time.monotonic()
+    if now < _broker_down_until:
+        _unpublished[version_id] = now
+        return
     try:
         celery_app.send_task(REGISTER_TASK, args=[version_id])
     except Exception:  # any publishing failure; the periodic re-enqueue recovers the version
-        logger.exception("could not enqueue registration of model version %s", version_id)
+        _broker_down_until = time.monotonic() + PUBLISH_BACKOFF_SECONDS
+        _unpublished[version_id] = now
+        logger.warning("could not enqueue registration of model version %s", version_id, exc_info=True)
+
+
+def publish_failed(version_id: int) -> bool:
+    """Whether this process failed (or skipped) publishing this version's registration in the last minute."""
+    cutoff = time.monotonic() - 60
+    for stale in [k for k, t in _unpublished.items() if t < cutoff]:
+        _unpublished.pop(stale, None)
+    return version_id in _unpublished
 
 
 @transaction.atomic(durable=True)

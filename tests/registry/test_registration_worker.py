@@ -85,8 +85,14 @@ def test_the_task_run_twice_leaves_one_ready_version_with_the_same_manifest(work
     version = selectors.wait_until_registered(version, timeout=10)
     assert version.status == VersionStatus.READY
     digest = version.manifest_sha256
-    assert register_model_version.delay(version.pk).get(timeout=30) == VersionStatus.READY
-    assert register_model_version.delay(version.pk).get(timeout=30) == VersionStatus.READY
+    assert (
+        register_model_version.apply_async(args=[version.pk], ignore_result=False).get(timeout=30)
+        == VersionStatus.READY
+    )
+    assert (
+        register_model_version.apply_async(args=[version.pk], ignore_result=False).get(timeout=30)
+        == VersionStatus.READY
+    )
     version.refresh_from_db()
     assert version.manifest_sha256 == digest
     assert ModelVersionFile.objects.filter(version=version).count() == len(MODEL_FILES)
@@ -223,7 +229,12 @@ def test_a_worker_killed_mid_task_leaves_nothing_and_the_next_worker_finishes(
         # Redis hands the unacknowledged task out again after the visibility timeout (an hour in production);
         # the test sends it again instead of waiting, which is the same delivery to the next worker.
         second = start_private_worker(tmp_path, queue)
-        assert register_model_version.apply_async(args=[version.pk], queue=queue).get(timeout=60) == "READY"
+        assert (
+            register_model_version.apply_async(args=[version.pk], queue=queue, ignore_result=False).get(
+                timeout=60
+            )
+            == "READY"
+        )
         assert_ready_once(version)
     finally:
         if second is not None:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from config.openapi import ALREADY_EXISTS, ERRORS, errors
 from config.pagination import Pagination
 from registry import permissions, selectors, services
+from registry.idempotency import idempotent
 from registry.models import RegisteredModel, Stage
 from tenants.api import TenantAPIView
 
@@ -73,6 +74,10 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
         request=ModelCreateInput,
         description="Create a model, owned by `owner_team` or by your team.",
         responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS)},
+    )
+    # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py).
+    @idempotent(
+        render=lambda view, pk: Response(_model_detail(view, RegisteredModel.objects.get(pk=pk)), status=201)
     )
     def post(self, request, tenant: str):
         data = _validated(ModelCreateInput, request.data)

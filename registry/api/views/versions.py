@@ -12,6 +12,7 @@ from config.openapi import CONFLICT, ERRORS, errors
 from config.pagination import Pagination
 from config.validation import ascii_digits
 from registry import selectors, services
+from registry.idempotency import idempotent
 from registry.models import ModelVersion
 from registry.validation import find_stage
 from tenants.api import TenantAPIView
@@ -69,6 +70,8 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
         description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
         "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.",
     )
+    # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py).
+    @idempotent(render=lambda view, pk: _version_response(ModelVersion.objects.get(pk=pk), status_code=201))
     def post(self, request, tenant: str, name: str):
         data = _validated(VersionCreateInput, request.data)
         model = selectors.model_get(self.principal, name)

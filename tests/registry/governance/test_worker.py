@@ -66,7 +66,7 @@ def test_a_request_approved_via_the_api_is_applied_by_the_worker(worker, clients
     assert applied[0].after["request_id"] == rid and applied[0].after["approvers"] == ["paul"]
     # A duplicate delivery finds it applied and changes nothing.
     audit_before = AuditEvent.objects.filter(model_id=model.pk).count()
-    assert apply_transition_request.delay(rid).get(timeout=30) == "applied"
+    assert apply_transition_request.apply_async(args=[rid], ignore_result=False).get(timeout=30) == "applied"
     assert AuditEvent.objects.filter(model_id=model.pk).count() == audit_before
     assert len(events("transition_request.applied", model)) == 1
 

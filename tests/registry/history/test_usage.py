@@ -58,7 +58,7 @@ def test_resolves_are_counted_per_principal_and_day_and_survive_the_flush(
     assert not VersionUsage.objects.exists()
 
     # The beat task, run by a real worker.
-    assert flush_usage_counters.delay().get(timeout=60) == 1
+    assert flush_usage_counters.apply_async(ignore_result=False).get(timeout=60) == 1
     rows = VersionUsage.objects.filter(tenant=tenant, model_id=champion.model_id, version=1)
     assert sorted(rows.values_list("principal", "resolves", "downloads")) == [("olivia", 2, 0), ("tom", 1, 0)]
     assert list(usage.client().scan_iter(match=f"{usage._prefix()}*")) == []
@@ -69,9 +69,11 @@ def test_resolves_are_counted_per_principal_and_day_and_survive_the_flush(
     # More use after the flush is added to the same day's rows.
     assert tom.get(RESOLVE, {"alias": "champion"}).status_code == 200
     assert usage_of(owner_api)["resolves"] == 4
-    assert flush_usage_counters.delay().get(timeout=60) == 1
+    assert flush_usage_counters.apply_async(ignore_result=False).get(timeout=60) == 1
     assert rows.get(principal="tom").resolves == 2
-    assert flush_usage_counters.delay().get(timeout=60) == 0  # nothing left: a second run changes nothing
+    assert (
+        flush_usage_counters.apply_async(ignore_result=False).get(timeout=60) == 0
+    )  # nothing left: a second run changes nothing
     assert rows.get(principal="tom").resolves == 2
 
 

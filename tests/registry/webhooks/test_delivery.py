@@ -198,7 +198,10 @@ def test_running_the_delivery_task_again_sends_nothing_more(worker, p_admin, p_o
     receiver.wait_for(1)
     settled()
     delivery = WebhookDelivery.objects.get(webhook=webhook)
-    assert deliver_webhook.delay(str(delivery.pk)).get(timeout=30) == "succeeded"
+    assert (
+        deliver_webhook.apply_async(args=[str(delivery.pk)], ignore_result=False).get(timeout=30)
+        == "succeeded"
+    )
     assert len(receiver.requests) == 1
     assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 1
 
@@ -253,7 +256,12 @@ def test_a_worker_killed_mid_delivery_loses_no_event(worker, p_admin, p_owner, t
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     assert delivery.status == DeliveryStatus.DELIVERING and delivery.attempts == 1
     # The beat sweep finds it stale (the threshold is zero here instead of minutes) and hands it out again.
-    assert requeue_webhook_deliveries.delay(stale_after_seconds=0).get(timeout=30) >= 1
+    assert (
+        requeue_webhook_deliveries.apply_async(kwargs={"stale_after_seconds": 0}, ignore_result=False).get(
+            timeout=30
+        )
+        >= 1
+    )
     receiver.wait_for(2)
     settled()
     delivery.refresh_from_db()
