@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import OperationalError, connections
 
-from registry.api import views as api_views
+from registry.api.views import versions as api_views
 from registry.idempotency import IdempotencyKey
 from registry.models import ModelVersion, RegisteredModel
 from tests.helpers import client_for, issue, make_run_in_new_experiment
