@@ -15,6 +15,7 @@ from config.validation import is_storable
 from tenants.access import Principal
 
 from . import search
+from .latest import attach_latest, latest_queryset
 from .models import (
     ModelAlias,
     ModelVersion,
@@ -30,7 +31,9 @@ from .validation import STAGES, canonical_stage, parse_version_number
 MODELS_MAX_RESULTS = 1000
 MODELS_DEFAULT_RESULTS = 100
 VERSIONS_MAX_RESULTS = 200_000
-VERSIONS_DEFAULT_RESULTS = 10_000
+# MLflow's REST server answers up to 200,000 versions when `max_results` is not given: the proto default of
+# SearchModelVersions.max_results (mlflow/protos/model_registry.proto), not the Python client's 10,000.
+VERSIONS_DEFAULT_RESULTS = 200_000
 
 
 def _model_not_found(name: str) -> NotFound:
@@ -58,30 +61,49 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
     return model
 
 
+def _with_output_relations(qs: QuerySet) -> QuerySet:
+    """What rendering a version reads (its model, tags, aliases), fetched with it."""
+    return qs.select_related("model__owner_team").prefetch_related(
+        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias"))
+    )
+
+
 def version_get(principal: Principal, name: str, version: Any) -> ModelVersion:
+    """A version by model name and number: model and version in one query (the hot serving path); the model
+    alone is only looked up to tell a missing model from a missing version."""
     number = parse_version_number(version)
-    model = model_get(principal, name)
-    found = ModelVersion.objects.filter(model=model, version=number).first()
-    if found is None:
+    found = None
+    if isinstance(name, str) and name and is_storable(name):
+        found = _with_output_relations(
+            ModelVersion.objects.filter(model__tenant=principal.tenant, model__name=name, version=number)
+        ).first()
+    if found is None or not allows(principal, found.model, "read"):
+        model_get(principal, name)  # raises the model's 404 (or the 400 for a missing name)
         raise _version_not_found(name, number)
-    found.model = model
+    found.model.tenant = principal.tenant
     return found
 
 
 def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersion:
     """The version an alias points to. An unknown alias is MLflow's 400 (not a 404)."""
-    model = model_get(principal, name)
-    if not isinstance(alias, str) or not alias:
-        raise InvalidParameter("Registered model alias name cannot be empty.")
-    row = (
-        ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
-        if is_storable(alias)
-        else None
-    )
-    if row is None:
+    row = None
+    if isinstance(name, str) and name and is_storable(name) and isinstance(alias, str) and is_storable(alias):
+        # Model, alias and version in one query (the hot serving path); on a miss, `model_get` tells a missing
+        # model (404) from a missing alias (400).
+        row = (
+            ModelAlias.objects.filter(model__tenant=principal.tenant, model__name=name, alias=alias)
+            .select_related("model__owner_team", "version")
+            .first()
+        )
+    if row is None or not allows(principal, row.model, "read"):
+        model_get(principal, name)
+        if not isinstance(alias, str) or not alias:
+            raise InvalidParameter("Registered model alias name cannot be empty.")
         raise InvalidParameter(f"Registered model alias {alias} not found.")
-    row.version.model = model
-    return row.version
+    version = _with_output_relations(ModelVersion.objects.filter(pk=row.version_id)).get()
+    version.model = row.model
+    version.model.tenant = principal.tenant
+    return version
 
 
 def latest_versions(
@@ -91,16 +113,14 @@ def latest_versions(
     Stage names are matched case-insensitively; an unknown one is a 400."""
     require(principal, model, "read")
     wanted = [canonical_stage(s) for s in stages] if stages else list(STAGES)
-    qs = ModelVersion.objects.filter(model=model, stage__in=wanted)
-    if ready_only:
-        qs = qs.filter(status=VersionStatus.READY)
-    newest = []
-    for stage in dict.fromkeys(wanted):  # at most four small indexed queries (model, stage)
-        version = qs.filter(stage=stage).order_by("-version").first()
-        if version is not None:
-            version.model = model
-            newest.append(version)
-    return sorted(newest, key=lambda v: v.version)
+    newest = list(
+        latest_queryset([model.pk], wanted, ready_only=ready_only)
+        .prefetch_related("tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+        .order_by("version")
+    )
+    for version in newest:
+        version.model = model
+    return newest
 
 
 def version_aliases(version: ModelVersion) -> list[str]:
@@ -201,7 +221,6 @@ def _models_with_relations(qs: QuerySet) -> QuerySet:
     return qs.select_related("owner_team").prefetch_related(
         "tags",
         Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
-        Prefetch("versions", queryset=ModelVersion.objects.order_by("version")),
     )
 
 
@@ -240,7 +259,9 @@ def models_search(
         ordering.append(field if order.ascending else f"-{field}")
     if "name" not in [o.lstrip("-") for o in ordering]:
         ordering.append("name")  # name ASC breaks ties, as in MLflow
-    return search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
+    models, token = search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
+    attach_latest(models)  # latest versions of the whole page in one query, never every version
+    return models, token
 
 
 def versions_search(
@@ -290,19 +311,19 @@ def versions_search(
 
 
 def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
-    """Newest version per stage (any status, as MLflow's `latest_versions` field), from prefetched versions."""
-    newest: dict[str, ModelVersion] = {}
-    for version in model.versions.all():
-        if version.stage not in newest or newest[version.stage].version < version.version:
-            newest[version.stage] = version
-    for version in newest.values():
-        version.model = model
-    return sorted(newest.values(), key=lambda v: v.version)
+    """Newest version per stage (any status, as MLflow's `latest_versions` field), as `attach_latest` set it
+    (`model_with_relations`, `models_search`); one query when it was not attached."""
+    if not hasattr(model, "latest_versions"):
+        attach_latest([model])
+    return list(model.latest_versions)  # type: ignore[attr-defined]
 
 
 def model_with_relations(model: RegisteredModel) -> RegisteredModel:
-    """Re-read a model with its tags, aliases and versions prefetched (for rendering one model)."""
-    return _models_with_relations(RegisteredModel.objects.filter(pk=model.pk)).get()
+    """Re-read a model with its tags, aliases and latest versions per stage (for rendering one model): a
+    constant number of queries, however many versions it has."""
+    found = _models_with_relations(RegisteredModel.objects.filter(pk=model.pk)).get()
+    attach_latest([found])
+    return found
 
 
 __all__ = [

@@ -51,7 +51,7 @@ def model_version_json(
 
 
 def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
-    """One model; expects tags, aliases and versions prefetched (`selectors.model_with_relations`)."""
+    """One model; expects tags, aliases and latest versions attached (`selectors.model_with_relations`)."""
     data: dict[str, Any] = {
         "name": model.name,
         "creation_timestamp": model.creation_timestamp,
