@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
@@ -93,6 +93,9 @@ def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersio
         row = (
             ModelAlias.objects.filter(model__tenant=principal.tenant, model__name=name, alias=alias)
             .select_related("model__owner_team", "version")
+            .prefetch_related(
+                "version__tags", Prefetch("version__aliases", queryset=ModelAlias.objects.order_by("alias"))
+            )
             .first()
         )
     if row is None or not allows(principal, row.model, "read"):
@@ -100,7 +103,7 @@ def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersio
         if not isinstance(alias, str) or not alias:
             raise InvalidParameter("Registered model alias name cannot be empty.")
         raise InvalidParameter(f"Registered model alias {alias} not found.")
-    version = _with_output_relations(ModelVersion.objects.filter(pk=row.version_id)).get()
+    version = row.version
     version.model = row.model
     version.model.tenant = principal.tenant
     return version
@@ -174,19 +177,32 @@ def resolve(
     given = [x for x in (alias, stage, version) if x not in (None, "")]
     if len(given) != 1:
         raise InvalidParameter("Give exactly one of 'alias', 'stage' or 'version'.")
+    # The model is found and readable: each branch is one query on it, plus one for the version's aliases.
     found: ModelVersion | None
     if alias not in (None, ""):
-        found = version_by_alias(principal, model.name, alias)
+        if not isinstance(alias, str):
+            raise InvalidParameter("Registered model alias name cannot be empty.")
+        row = (
+            ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
+            if is_storable(alias)
+            else None
+        )
+        if row is None:
+            raise InvalidParameter(f"Registered model alias {alias} not found.")
+        found = row.version
     elif stage not in (None, ""):
         if str(stage).lower() == "latest":
             candidates = ModelVersion.objects.filter(model=model, status=VersionStatus.READY)
             found = candidates.order_by("-version").first()
         else:
-            found = next(iter(latest_versions(principal, model, [stage])), None)
+            found = latest_queryset([model.pk], [canonical_stage(stage)], ready_only=True).first()
         if found is None:
             raise NotFound(f"No versions of model with name '{model.name}' and stage '{stage}' found")
     else:
-        found = version_get(principal, model.name, version)
+        number = parse_version_number(version)
+        found = ModelVersion.objects.filter(model=model, version=number).first()
+        if found is None:
+            raise _version_not_found(model.name, number)
     found.model = model
     return {
         "name": model.name,
@@ -316,6 +332,19 @@ def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
     if not hasattr(model, "latest_versions"):
         attach_latest([model])
     return list(model.latest_versions)  # type: ignore[attr-defined]
+
+
+def model_for_output(principal: Principal, name: str) -> RegisteredModel:
+    """`model_get` with what rendering it reads (tags, aliases, latest versions per stage) fetched onto it: a
+    constant number of queries, however many versions it has."""
+    model = model_get(principal, name)
+    prefetch_related_objects(
+        [model],
+        "tags",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
+    )
+    attach_latest([model])
+    return model
 
 
 def model_with_relations(model: RegisteredModel) -> RegisteredModel:

@@ -110,7 +110,11 @@ def registered_model_create(call: Call):
 
 @route("GET", "mlflow/registered-models/get")
 def registered_model_get(call: Call):
-    return _model_response(_model(call))
+    return {
+        "registered_model": registered_model_json(
+            selectors.model_for_output(call.principal, call.string("name"))
+        )
+    }
 
 
 @route("GET", "mlflow/registered-models/search")
