@@ -100,7 +100,9 @@ def generation(tenant_id: int) -> str | None:
     except redis.RedisError as exc:
         _failed(exc)
         return None
-    return value.decode() if value is not None else "0"
+    if value is None:
+        return "0"
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def get(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...]) -> dict[str, Any] | None:
