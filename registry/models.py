@@ -104,9 +104,7 @@ class ModelVersion(models.Model):
         ]
         # (model, stage, version DESC): the newest version per stage is one index probe (`registry.latest`);
         # it also serves every (model, stage) lookup the former (model, stage) index served.
-        indexes = [
-            models.Index(fields=["model", "stage", "-version"], name="mv_model_stage_version")
-        ]
+        indexes = [models.Index(fields=["model", "stage", "-version"], name="mv_model_stage_version")]
 
     def __str__(self) -> str:
         return f"{self.model_id} v{self.version}"

@@ -38,9 +38,7 @@ class Migration(migrations.Migration):
         migrations.RemoveIndex(model_name="modelversion", name="modelversion_model_stage"),
         migrations.AddIndex(
             model_name="modelversion",
-            index=models.Index(
-                fields=["model", "stage", "-version"], name="mv_model_stage_version"
-            ),
+            index=models.Index(fields=["model", "stage", "-version"], name="mv_model_stage_version"),
         ),
         migrations.AddIndex(
             model_name="registeredmodeltag",
