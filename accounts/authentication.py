@@ -7,8 +7,12 @@ import base64
 import binascii
 from datetime import timedelta
 
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+
+from tenants.models import Membership, TeamMembership
 
 from . import throttling, tokens
 from .models import ApiToken
@@ -71,11 +75,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
     def _authenticate_token(self, secret: str):
         if not tokens.looks_like_token(secret):
             raise exceptions.AuthenticationFailed("Invalid token: Modelgate tokens start with 'mgt_'.")
-        token = (
-            ApiToken.objects.select_related("user", "tenant", "user__service_account")
-            .filter(token_hash=tokens.digest(secret))
-            .first()
-        )
+        token = token_with_principal(tokens.digest(secret)).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         problem = None
@@ -97,6 +97,30 @@ class TokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="modelgate"'
+
+
+def token_with_principal(token_hash: str) -> QuerySet[ApiToken]:
+    """The token with everything `tenants.access.principal_for` needs, in ONE statement: user, tenant, service
+    account, and (annotated) the user's role in the token's tenant and, on PostgreSQL, the user's team ids there.
+
+    Why one statement: authentication and tenant resolution were four queries and nearly half of every read on the
+    serving path. Nothing is cached, so a revoked token, a changed role or team, a suspended tenant or a
+    deactivated user take effect on the very next request."""
+    role = Membership.objects.filter(tenant=OuterRef("tenant_id"), user=OuterRef("user_id")).values("role")[
+        :1
+    ]
+    qs = ApiToken.objects.select_related("user", "tenant", "user__service_account").filter(
+        token_hash=token_hash
+    )
+    qs = qs.annotate(principal_role=Subquery(role))
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        teams = TeamMembership.objects.filter(
+            user=OuterRef("user_id"), team__tenant=OuterRef("tenant_id")
+        ).values("team_id")
+        qs = qs.annotate(principal_team_ids=ArraySubquery(teams))
+    return qs
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

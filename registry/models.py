@@ -52,6 +52,8 @@ class RegisteredModelTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model", "key"], name="registeredmodeltag_unique_key")]
+        # Tag search; PostgreSQL also has a hash index on `value` (migration 0009_read_path_indexes says why).
+        indexes = [models.Index(fields=["key"], name="registeredmodeltag_key")]
 
 
 class Stage(models.TextChoices):
@@ -103,7 +105,9 @@ class ModelVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="modelversion_unique_number")
         ]
-        indexes = [models.Index(fields=["model", "stage"], name="modelversion_model_stage")]
+        # (model, stage, version DESC): the newest version per stage is one index probe (`registry.latest`);
+        # it also serves every (model, stage) lookup the former (model, stage) index served.
+        indexes = [models.Index(fields=["model", "stage", "-version"], name="mv_model_stage_version")]
 
     def __str__(self) -> str:
         return f"{self.model_id} v{self.version}"
@@ -116,6 +120,8 @@ class ModelVersionTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "key"], name="modelversiontag_unique_key")]
+        # Tag search; PostgreSQL also has a hash index on `value` (migration 0009_read_path_indexes says why).
+        indexes = [models.Index(fields=["key"], name="modelversiontag_key")]
 
 
 class ModelVersionFile(models.Model):

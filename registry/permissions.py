@@ -90,23 +90,26 @@ def _max_level(levels) -> str | None:
 
 
 def granted_level(principal: Principal, obj) -> str | None:
+    """The highest level granted on `obj` to the caller or any of the caller's teams, in one statement."""
     kind = kind_of(obj)
-    codenames = list(
-        kind.user_perm.objects.filter(content_object=obj, user=principal.user).values_list(
-            "permission__codename", flat=True
-        )
+    grants = kind.user_perm.objects.filter(content_object=obj, user=principal.user).values_list(
+        "permission__codename", flat=True
     )
     if principal.team_ids:
-        codenames += list(
+        grants = grants.union(
             kind.group_perm.objects.filter(
                 content_object=obj, group__team__in=principal.team_ids
             ).values_list("permission__codename", flat=True)
         )
-    return _max_level(level_of(c) for c in codenames)
+    return _max_level(level_of(c) for c in grants)
 
 
-def effective_level(principal: Principal, obj) -> str | None:
-    """The caller's level on an object of their tenant (None: may not even read it). Scopes are not applied."""
+def effective_level(principal: Principal, obj, *, enough: str | None = None) -> str | None:
+    """The caller's level on an object of their tenant (None: may not even read it). Scopes are not applied.
+
+    With `enough`, a level that already reaches it without looking at grants (tenant admin, owning team, the
+    members' default read) is answered at once: the result is then at least `enough`, not necessarily the
+    highest level the caller has. Why: most calls are reads by members, and grants cannot change their answer."""
     if obj.tenant_id != principal.tenant.pk:
         return None
     if principal.is_tenant_admin:
@@ -116,14 +119,17 @@ def effective_level(principal: Principal, obj) -> str | None:
         level = "manage"
     else:
         default = "read" if principal.tenant.members_read_all else None
-        level = _max_level([granted_level(principal, obj), default])
+        if default is not None and enough is not None and LEVEL_RANK[default] >= LEVEL_RANK[enough]:
+            level = default
+        else:
+            level = _max_level([granted_level(principal, obj), default])
     if principal.is_viewer and level is not None:
         level = "read"
     return level
 
 
 def allows(principal: Principal, obj, level: str) -> bool:
-    have = effective_level(principal, obj)
+    have = effective_level(principal, obj, enough=level)
     return (
         have is not None
         and LEVEL_RANK[have] >= LEVEL_RANK[level]
@@ -132,10 +138,11 @@ def allows(principal: Principal, obj, level: str) -> bool:
 
 
 def require(principal: Principal, obj, level: str, *, action: str = "") -> str:
-    """Raise unless the caller has `level` on `obj` and a token scope for it. Returns the effective level."""
+    """Raise unless the caller has `level` on `obj` and a token scope for it. Returns the effective level (at
+    least `level`; see `effective_level(enough=…)`)."""
     if level not in LEVEL_RANK:
         raise ValueError(level)
-    have = effective_level(principal, obj)
+    have = effective_level(principal, obj, enough=level)
     kind = kind_of(obj)
     if have is None:
         raise NotFound(f"{kind.label.capitalize()} '{getattr(obj, 'name', obj)}' not found.")
@@ -251,7 +258,7 @@ def can_read_experiment(principal: Principal, experiment) -> bool:
     """Read access to an experiment (scopes not applied, as with `effective_level`)."""
     if is_default_experiment(principal, experiment):
         return True
-    return effective_level(principal, experiment) is not None
+    return effective_level(principal, experiment, enough="read") is not None
 
 
 def readable_experiments(principal: Principal, queryset: QuerySet) -> QuerySet:

@@ -8,13 +8,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
 from tenants.access import Principal
 
 from . import search
+from .latest import attach_latest, latest_queryset
 from .models import (
     ModelAlias,
     ModelVersion,
@@ -30,7 +31,9 @@ from .validation import STAGES, canonical_stage, parse_version_number
 MODELS_MAX_RESULTS = 1000
 MODELS_DEFAULT_RESULTS = 100
 VERSIONS_MAX_RESULTS = 200_000
-VERSIONS_DEFAULT_RESULTS = 10_000
+# MLflow's REST server answers up to 200,000 versions when `max_results` is not given: the proto default of
+# SearchModelVersions.max_results (mlflow/protos/model_registry.proto), not the Python client's 10,000.
+VERSIONS_DEFAULT_RESULTS = 200_000
 
 
 def _model_not_found(name: str) -> NotFound:
@@ -58,30 +61,52 @@ def model_get(principal: Principal, name: str) -> RegisteredModel:
     return model
 
 
+def _with_output_relations(qs: QuerySet) -> QuerySet:
+    """What rendering a version reads (its model, tags, aliases), fetched with it."""
+    return qs.select_related("model__owner_team").prefetch_related(
+        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias"))
+    )
+
+
 def version_get(principal: Principal, name: str, version: Any) -> ModelVersion:
+    """A version by model name and number: model and version in one query (the hot serving path); the model
+    alone is only looked up to tell a missing model from a missing version."""
     number = parse_version_number(version)
-    model = model_get(principal, name)
-    found = ModelVersion.objects.filter(model=model, version=number).first()
-    if found is None:
+    found = None
+    if isinstance(name, str) and name and is_storable(name):
+        found = _with_output_relations(
+            ModelVersion.objects.filter(model__tenant=principal.tenant, model__name=name, version=number)
+        ).first()
+    if found is None or not allows(principal, found.model, "read"):
+        model_get(principal, name)  # raises the model's 404 (or the 400 for a missing name)
         raise _version_not_found(name, number)
-    found.model = model
+    found.model.tenant = principal.tenant
     return found
 
 
 def version_by_alias(principal: Principal, name: str, alias: str) -> ModelVersion:
     """The version an alias points to. An unknown alias is MLflow's 400 (not a 404)."""
-    model = model_get(principal, name)
-    if not isinstance(alias, str) or not alias:
-        raise InvalidParameter("Registered model alias name cannot be empty.")
-    row = (
-        ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
-        if is_storable(alias)
-        else None
-    )
-    if row is None:
+    row = None
+    if isinstance(name, str) and name and is_storable(name) and isinstance(alias, str) and is_storable(alias):
+        # Model, alias and version in one query (the hot serving path); on a miss, `model_get` tells a missing
+        # model (404) from a missing alias (400).
+        row = (
+            ModelAlias.objects.filter(model__tenant=principal.tenant, model__name=name, alias=alias)
+            .select_related("model__owner_team", "version")
+            .prefetch_related(
+                "version__tags", Prefetch("version__aliases", queryset=ModelAlias.objects.order_by("alias"))
+            )
+            .first()
+        )
+    if row is None or not allows(principal, row.model, "read"):
+        model_get(principal, name)
+        if not isinstance(alias, str) or not alias:
+            raise InvalidParameter("Registered model alias name cannot be empty.")
         raise InvalidParameter(f"Registered model alias {alias} not found.")
-    row.version.model = model
-    return row.version
+    version = row.version
+    version.model = row.model
+    version.model.tenant = principal.tenant
+    return version
 
 
 def latest_versions(
@@ -91,16 +116,14 @@ def latest_versions(
     Stage names are matched case-insensitively; an unknown one is a 400."""
     require(principal, model, "read")
     wanted = [canonical_stage(s) for s in stages] if stages else list(STAGES)
-    qs = ModelVersion.objects.filter(model=model, stage__in=wanted)
-    if ready_only:
-        qs = qs.filter(status=VersionStatus.READY)
-    newest = []
-    for stage in dict.fromkeys(wanted):  # at most four small indexed queries (model, stage)
-        version = qs.filter(stage=stage).order_by("-version").first()
-        if version is not None:
-            version.model = model
-            newest.append(version)
-    return sorted(newest, key=lambda v: v.version)
+    newest = list(
+        latest_queryset([model.pk], wanted, ready_only=ready_only)
+        .prefetch_related("tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+        .order_by("version")
+    )
+    for version in newest:
+        version.model = model
+    return newest
 
 
 def version_aliases(version: ModelVersion) -> list[str]:
@@ -158,19 +181,32 @@ def resolve(
     given = [x for x in (alias, stage, version) if x not in (None, "")]
     if len(given) != 1:
         raise InvalidParameter("Give exactly one of 'alias', 'stage' or 'version'.")
+    # The model is found and readable: each branch is one query on it, plus one for the version's aliases.
     found: ModelVersion | None
     if alias not in (None, ""):
-        found = version_by_alias(principal, model.name, alias)
+        if not isinstance(alias, str):
+            raise InvalidParameter("Registered model alias name cannot be empty.")
+        row = (
+            ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
+            if is_storable(alias)
+            else None
+        )
+        if row is None:
+            raise InvalidParameter(f"Registered model alias {alias} not found.")
+        found = row.version
     elif stage not in (None, ""):
         if str(stage).lower() == "latest":
             candidates = ModelVersion.objects.filter(model=model, status=VersionStatus.READY)
             found = candidates.order_by("-version").first()
         else:
-            found = next(iter(latest_versions(principal, model, [stage])), None)
+            found = latest_queryset([model.pk], [canonical_stage(stage)], ready_only=True).first()
         if found is None:
             raise NotFound(f"No versions of model with name '{model.name}' and stage '{stage}' found")
     else:
-        found = version_get(principal, model.name, version)
+        number = parse_version_number(version)
+        found = ModelVersion.objects.filter(model=model, version=number).first()
+        if found is None:
+            raise _version_not_found(model.name, number)
     found.model = model
     return {
         "name": model.name,
@@ -205,7 +241,6 @@ def _models_with_relations(qs: QuerySet) -> QuerySet:
     return qs.select_related("owner_team").prefetch_related(
         "tags",
         Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
-        Prefetch("versions", queryset=ModelVersion.objects.order_by("version")),
     )
 
 
@@ -244,7 +279,9 @@ def models_search(
         ordering.append(field if order.ascending else f"-{field}")
     if "name" not in [o.lstrip("-") for o in ordering]:
         ordering.append("name")  # name ASC breaks ties, as in MLflow
-    return search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
+    models, token = search.page(_models_with_relations(qs.order_by(*ordering, "pk")), offset, limit)
+    attach_latest(models)  # latest versions of the whole page in one query, never every version
+    return models, token
 
 
 def versions_search(
@@ -294,19 +331,32 @@ def versions_search(
 
 
 def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
-    """Newest version per stage (any status, as MLflow's `latest_versions` field), from prefetched versions."""
-    newest: dict[str, ModelVersion] = {}
-    for version in model.versions.all():
-        if version.stage not in newest or newest[version.stage].version < version.version:
-            newest[version.stage] = version
-    for version in newest.values():
-        version.model = model
-    return sorted(newest.values(), key=lambda v: v.version)
+    """Newest version per stage (any status, as MLflow's `latest_versions` field), as `attach_latest` set it
+    (`model_with_relations`, `models_search`); one query when it was not attached."""
+    if not hasattr(model, "latest_versions"):
+        attach_latest([model])
+    return list(model.latest_versions)  # type: ignore[attr-defined]
+
+
+def model_for_output(principal: Principal, name: str) -> RegisteredModel:
+    """`model_get` with what rendering it reads (tags, aliases, latest versions per stage) fetched onto it: a
+    constant number of queries, however many versions it has."""
+    model = model_get(principal, name)
+    prefetch_related_objects(
+        [model],
+        "tags",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
+    )
+    attach_latest([model])
+    return model
 
 
 def model_with_relations(model: RegisteredModel) -> RegisteredModel:
-    """Re-read a model with its tags, aliases and versions prefetched (for rendering one model)."""
-    return _models_with_relations(RegisteredModel.objects.filter(pk=model.pk)).get()
+    """Re-read a model with its tags, aliases and latest versions per stage (for rendering one model): a
+    constant number of queries, however many versions it has."""
+    found = _models_with_relations(RegisteredModel.objects.filter(pk=model.pk)).get()
+    attach_latest([found])
+    return found
 
 
 __all__ = [

@@ -100,6 +100,8 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
     slug = getattr(request, "tenant_slug", None)
     if user is None or not getattr(user, "is_authenticated", False):
         raise Unauthenticated("Authentication required.")
+    if token is not None and hasattr(token, "principal_role"):
+        return _token_principal(request, slug, user, token)
     # A slug PostgreSQL cannot compare (NUL from `/t/%00/`) names no tenant: a 404, not a database error.
     tenant = Tenant.objects.filter(slug=slug).first() if slug and is_storable(slug) else None
     if tenant is None:
@@ -131,3 +133,23 @@ def principal_for(request: HttpRequest, user, token: ApiToken | None) -> Princip
         team_ids=team_ids,
         platform_admin=platform_admin,
     )
+
+
+def _token_principal(request: HttpRequest, slug: str | None, user: Any, token: ApiToken) -> Principal:
+    """`principal_for` from a token loaded by `accounts.authentication.token_with_principal`: the token's tenant,
+    the user's role and (on PostgreSQL) team ids came in the token's own query, so no further query is needed.
+
+    A token belongs to one tenant (slugs are unique): a request naming any other slug, existing or not, gets the
+    same 404 as an unknown tenant. A token is never a platform admin (`is_platform_admin`)."""
+    tenant = token.tenant
+    role = getattr(token, "principal_role", None)
+    if not slug or tenant.slug != slug or role is None:
+        raise tenant_not_found(slug)
+    if tenant.is_suspended:
+        raise TenantSuspended(f"Tenant '{tenant.slug}' is suspended; contact your platform administrator.")
+    scopes = frozenset(token.scopes)
+    if role == Role.VIEWER:
+        scopes = scopes & {"read"}  # a viewer's token can never write, whatever it was issued with
+    annotated = getattr(token, "principal_team_ids", None)
+    team_ids = frozenset(annotated) if annotated is not None else team_ids_in(user, tenant)
+    return Principal(user=user, tenant=tenant, role=role, scopes=scopes, token=token, team_ids=team_ids)

@@ -6,10 +6,14 @@ empty fields left out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from registry import selectors, services, usage
+from django.db import connection
+
+from registry import readcache, selectors, services, usage
 from registry.models import ModelVersion, RegisteredModel
+from registry.permissions import allows
 
 from . import payloads
 from .base import Call, route
@@ -51,7 +55,7 @@ def model_version_json(
 
 
 def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
-    """One model; expects tags, aliases and versions prefetched (`selectors.model_with_relations`)."""
+    """One model; expects tags, aliases and latest versions attached (`selectors.model_with_relations`)."""
     data: dict[str, Any] = {
         "name": model.name,
         "creation_timestamp": model.creation_timestamp,
@@ -94,6 +98,45 @@ def _version(call: Call) -> ModelVersion:
     return selectors.version_get(call.principal, call.string("name"), call.string("version"))
 
 
+def _serve_cached(
+    call: Call,
+    kind: str,
+    parts: tuple[str, ...],
+    load: Callable[[], tuple[RegisteredModel, list[ModelVersion], dict[str, Any]]],
+) -> dict[str, Any]:
+    """A serving read through `registry.readcache`: on a hit, the caller's read permission on the cached model is
+    checked as usual (the entry holds data, not a decision) and the answer is served without touching the
+    database; otherwise `load()` answers and its result is cached under the generation read before it."""
+    principal = call.principal
+    tenant_id = principal.tenant.pk
+    # Inside an open transaction (never in production, where requests are not atomic) the caller may see its own
+    # uncommitted changes, which no cached answer knows about: bypass the cache.
+    generation = None if connection.in_atomic_block else readcache.generation(tenant_id)
+    if generation is not None:
+        entry = readcache.get(tenant_id, generation, kind, parts)
+        if entry is not None:
+            model = RegisteredModel(
+                pk=entry["model_id"], tenant_id=tenant_id, owner_team_id=entry["owner_team_id"], name=parts[0]
+            )
+            if allows(principal, model, "read"):
+                for number in entry["versions"]:
+                    usage.record_use(principal, usage.VersionRef(model.pk, number), "resolve")
+                return entry["answer"]
+            # Not readable (or no longer): the database path gives the same 404 as for a missing model.
+    model, versions, answer = load()
+    for version in versions:
+        usage.record_use(principal, version, "resolve")
+    if generation is not None:
+        entry = {
+            "model_id": model.pk,
+            "owner_team_id": model.owner_team_id,
+            "versions": [v.version for v in versions],
+            "answer": answer,
+        }
+        readcache.put(tenant_id, generation, kind, parts, entry)
+    return answer
+
+
 # --- registered models -------------------------------------------------------------------------------------------
 
 
@@ -110,7 +153,11 @@ def registered_model_create(call: Call):
 
 @route("GET", "mlflow/registered-models/get")
 def registered_model_get(call: Call):
-    return _model_response(_model(call))
+    return {
+        "registered_model": registered_model_json(
+            selectors.model_for_output(call.principal, call.string("name"))
+        )
+    }
 
 
 # GET only, as MLflow routes it (model_registry.proto `searchRegisteredModels`, `searchModelVersions`): the filter
@@ -176,11 +223,19 @@ def registered_model_delete_tag(call: Call):
 @route("POST", "mlflow/registered-models/get-latest-versions")
 @route("GET", "mlflow/registered-models/get-latest-versions")
 def registered_model_latest_versions(call: Call):
-    model = _model(call)
-    versions = selectors.latest_versions(call.principal, model, [str(s) for s in call.getlist("stages")])
-    for version in versions:
-        usage.record_use(call.principal, version, "resolve")
-    return {"model_versions": [model_version_json(v) for v in versions]} if versions else {}
+    name = call.string("name")
+    stages = [str(s) for s in call.getlist("stages")]
+
+    def load() -> tuple[RegisteredModel, list[ModelVersion], dict[str, Any]]:
+        model = selectors.model_get(call.principal, name)
+        versions = selectors.latest_versions(call.principal, model, stages)
+        return (
+            model,
+            versions,
+            {"model_versions": [model_version_json(v) for v in versions]} if versions else {},
+        )
+
+    return _serve_cached(call, "latest", (name, *stages), load)
 
 
 @route("POST", "mlflow/registered-models/alias")
@@ -202,9 +257,13 @@ def registered_model_alias_delete(call: Call):
 
 @route("GET", "mlflow/registered-models/alias")
 def registered_model_alias_get(call: Call):
-    version = selectors.version_by_alias(call.principal, call.string("name"), call.string("alias"))
-    usage.record_use(call.principal, version, "resolve")
-    return _version_response(version)
+    name, alias = call.string("name"), call.string("alias")
+
+    def load() -> tuple[RegisteredModel, list[ModelVersion], dict[str, Any]]:
+        version = selectors.version_by_alias(call.principal, name, alias)
+        return version.model, [version], _version_response(version)
+
+    return _serve_cached(call, "alias", (name, alias), load)
 
 
 # --- model versions ----------------------------------------------------------------------------------------------
@@ -228,9 +287,13 @@ def model_version_create(call: Call):
 
 @route("GET", "mlflow/model-versions/get")
 def model_version_get(call: Call):
-    version = _version(call)
-    usage.record_use(call.principal, version, "resolve")
-    return _version_response(version)
+    name, number = call.string("name"), call.string("version")
+
+    def load() -> tuple[RegisteredModel, list[ModelVersion], dict[str, Any]]:
+        version = selectors.version_get(call.principal, name, number)
+        return version.model, [version], _version_response(version)
+
+    return _serve_cached(call, "version", (name, number), load)
 
 
 @route("GET", "mlflow/model-versions/search")

@@ -1,0 +1,151 @@
+"""Serving answers (version by alias, latest versions by stage, version by number) cached in Redis, never stale
+after a committed change.
+
+Every entry's key carries the tenant's registry *generation*, a Redis counter bumped after the commit of every
+registry event about a model (stage, alias, version created/ready/deleted, tags, description, rename, delete,
+owner, grants: `registry.events` subscriber below, `transaction.on_commit`). A service returns only after its
+on-commit callbacks ran, so once a promotion has returned, every later read sees the new generation and misses
+the old entries. A reader reads the generation BEFORE the database: if a change commits in between, the reader
+may store the old answer, but under the old generation, which nobody asks for any more.
+
+What is cached is the version data and the model's id and owner team, never an authorization decision: each hit
+runs the usual permission check (`permissions.allows`) for the caller, whose principal is always read fresh.
+
+Redis trouble never fails a read: short timeouts, no retries, every error swallowed (the read goes to the
+database), and after a failure Redis is not asked again for `BACKOFF_SECONDS`. A bump that fails is kept and
+retried before this process reads the cache again (until it lands, this process does not use the cache). The one
+case left: Redis fails exactly at a bump and recovers before that process's next request; other processes may
+then serve the previous answer until the retry lands or the entry expires (`ENTRY_TTL_SECONDS`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import events
+from .models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+ENTRY_TTL_SECONDS = 30
+SOCKET_TIMEOUT = 0.2
+BACKOFF_SECONDS = 5.0
+
+_pool: redis.ConnectionPool | None = None
+_down_until = 0.0
+_pending_bumps: set[int] = (
+    set()
+)  # tenants whose bump failed: retried before this process reads the cache again
+
+
+def connect(url: str | None = None) -> redis.ConnectionPool:
+    global _pool, _down_until
+    _pool = redis.ConnectionPool.from_url(
+        url or settings.REDIS_URL,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+        health_check_interval=0,
+    )
+    _down_until = 0.0
+    return _pool
+
+
+def _client() -> redis.Redis | None:
+    if time.monotonic() < _down_until:
+        return None
+    return redis.Redis(connection_pool=_pool or connect())
+
+
+def _failed(exc: Exception) -> None:
+    global _down_until
+    _down_until = time.monotonic() + BACKOFF_SECONDS
+    logger.warning("read cache: Redis unavailable (%s); reading from the database", exc)
+
+
+def _prefix() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX') or 'modelgate'}:rc"
+
+
+def _generation_key(tenant_id: int) -> str:
+    return f"{_prefix()}:gen:{tenant_id}"
+
+
+def _entry_key(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...]) -> str:
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return f"{_prefix()}:{tenant_id}:{generation}:{kind}:{digest}"
+
+
+def generation(tenant_id: int) -> str | None:
+    """The tenant's current generation ("0" before any change), or None when Redis cannot be asked."""
+    client = _client()
+    if client is None:
+        return None
+    try:
+        while _pending_bumps:
+            pending = next(iter(_pending_bumps))
+            client.incr(_generation_key(pending))
+            _pending_bumps.discard(pending)
+        value = client.get(_generation_key(tenant_id))
+    except redis.RedisError as exc:
+        _failed(exc)
+        return None
+    if value is None:
+        return "0"
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def get(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...]) -> dict[str, Any] | None:
+    client = _client()
+    if client is None:
+        return None
+    try:
+        raw = client.get(_entry_key(tenant_id, generation, kind, parts))
+    except redis.RedisError as exc:
+        _failed(exc)
+        return None
+    return json.loads(raw) if raw is not None else None
+
+
+def put(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...], entry: dict[str, Any]) -> None:
+    client = _client()
+    if client is None:
+        return
+    try:
+        client.set(_entry_key(tenant_id, generation, kind, parts), json.dumps(entry), ex=ENTRY_TTL_SECONDS)
+    except redis.RedisError as exc:
+        _failed(exc)
+
+
+def bump(tenant_id: int) -> None:
+    """Move the tenant to a new generation: every entry cached so far is out of reach. Tried even while reads
+    back off, and twice, because a lost bump is the only way to a stale answer."""
+    client = redis.Redis(connection_pool=_pool or connect())
+    for attempt in (1, 2):
+        try:
+            client.incr(_generation_key(tenant_id))
+            return
+        except redis.RedisError as exc:
+            if attempt == 2:
+                _pending_bumps.add(tenant_id)
+                _failed(exc)
+
+
+@events.subscribe
+def _invalidate_on_commit(event: AuditEvent) -> None:
+    """Runs in the service's transaction; the bump waits for the commit (before it, a reader could cache the
+    old rows under the new generation)."""
+    if event.model_id is None:  # tracking, artifacts, tenant changes: no cached answer depends on them
+        return
+    tenant_id = event.tenant_id
+    transaction.on_commit(lambda: bump(tenant_id))
