@@ -284,6 +284,8 @@ class TransitionRequest(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     approved_at = models.DateTimeField(null=True, blank=True)  # the requeue beat task looks for old ones
+    # When the requeue task last claimed it (null: only the on-commit publish sent it); see the requeue task.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)  # applied, failed, rejected or cancelled
 
     objects = TenantOwnedQuerySet.as_manager()

@@ -161,20 +161,37 @@ def apply_transition_request(request_id: int) -> str | None:
 
 
 @shared_task(name="modelgate.requeue_approved_transition_requests")
-def requeue_approved_transition_requests(older_than_seconds: int = 60) -> int:
+def requeue_approved_transition_requests(
+    older_than_seconds: int = 60, resend_after_seconds: int | None = None
+) -> int:
     """Re-enqueue requests still `approved` after a while (their enqueue was lost, e.g. the broker was down at
-    commit time). Harmless for requests whose task is merely slow: applying is idempotent."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(
-        TransitionRequest.objects.filter(
-            status=TransitionRequestStatus.APPROVED, approved_at__lt=cutoff
-        ).values_list("pk", flat=True)
-    )
-    for request_id in ids:
-        apply_transition_request.delay(request_id)
-    if ids:
-        logger.info("requeued %d approved transition requests", len(ids))
-    return len(ids)
+    commit time), at most once per `resend_after_seconds` each: every request is CLAIMED with a conditional UPDATE of
+    `enqueued_at` first, so the queue does not grow by a copy per request per run while workers are down, and
+    concurrent runs send it once. Harmless for requests whose task is merely slow: applying is idempotent."""
+    resend = RESEND_AFTER_SECONDS if resend_after_seconds is None else resend_after_seconds
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    due = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=resend))
+    candidates = TransitionRequest.objects.filter(
+        due, status=TransitionRequestStatus.APPROVED, approved_at__lt=cutoff
+    ).values_list("pk", "enqueued_at")
+    sent = 0
+    for request_id, previous in candidates:
+        claimed = TransitionRequest.objects.filter(
+            due, pk=request_id, status=TransitionRequestStatus.APPROVED
+        ).update(enqueued_at=now)
+        if not claimed:  # applied meanwhile, or another run claimed it
+            continue
+        try:
+            apply_transition_request.delay(request_id)
+        except Exception:  # broker still down: release the claim so the next run tries again
+            TransitionRequest.objects.filter(pk=request_id, enqueued_at=now).update(enqueued_at=previous)
+            logger.warning("could not requeue transition request %s", request_id, exc_info=True)
+            continue
+        sent += 1
+    if sent:
+        logger.info("requeued %d approved transition requests", sent)
+    return sent
 
 
 __all__ += ["apply_transition_request", "requeue_approved_transition_requests"]
