@@ -47,7 +47,9 @@ def point_key(key: str, timestamp: int, step: int, value: float) -> tuple:
 def insert_history(run_id: int, metrics: Iterable[MetricPoint]) -> None:
     """Append the points (without model ids) the run's history does not hold yet, in one statement. A point is
     (key, timestamp, step, value), as in MLflow: a retried batch, or a point already tagged with a logged model's
-    id, adds nothing. Identical points within the batch are kept once (the first, with its dataset)."""
+    id, adds nothing (NOT EXISTS), and a retry racing the original request adds nothing either (ON CONFLICT DO
+    NOTHING against the `metric_unique_point` constraint). Identical points within the batch are kept once (the
+    first, with its dataset)."""
     seen: set[tuple] = set()
     rows: list[MetricPoint] = []
     for m in metrics:
@@ -72,6 +74,9 @@ def insert_history(run_id: int, metrics: Iterable[MetricPoint]) -> None:
         )
     )
     row_sql = "(%s, %s, CAST(%s AS DOUBLE PRECISION), CAST(%s AS BIGINT), CAST(%s AS BIGINT), %s, %s)"
+    # Sorted by identity: concurrent inserts of overlapping points wait for each other in the same order (no
+    # deadlock). The history is read ordered by its own columns, never by insertion order.
+    rows.sort(key=lambda m: (m.key, m.step, m.timestamp))
     params: list = []
     for m in rows:
         params += [run_id, m.key, m.value, m.timestamp, m.step, m.dataset_name, m.dataset_digest]
@@ -82,7 +87,8 @@ def insert_history(run_id: int, metrics: Iterable[MetricPoint]) -> None:
         f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v "
         f"WHERE {_run_is_active()} AND NOT EXISTS (SELECT 1 FROM {table} h WHERE h.{_q('run_id')} = v.column1 "
         f"AND h.{_q('key')} = v.column2 AND h.{_q('step')} = v.column5 "
-        f"AND h.{_q('timestamp')} = v.column4 AND h.{_q('value')} = v.column3)"
+        f"AND h.{_q('timestamp')} = v.column4 AND h.{_q('value')} = v.column3) "
+        f"ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, run_id])

@@ -94,26 +94,36 @@ def _append_history(run: Run, metrics: list[MetricPoint]) -> None:
     # retry, or `log_model` re-logging the run's metrics with a `model_id`) adds nothing to the history. A
     # re-logged point with a model id tags the existing point with it, which is where the logged model's
     # metrics come from. One query finds the candidates: fresh points have fresh timestamps.
-    existing: dict[tuple, Metric] = {}
+    stored_ids: dict[tuple, set[str]] = {}  # point → the model ids it is stored with ('' = untagged)
+    untagged: dict[tuple, Metric] = {}  # point → its untagged row, which a model id may tag
     for stored in Metric.objects.filter(
         run=run, key__in={m.key for m in metrics}, timestamp__in={m.timestamp for m in metrics}
     ):
-        existing.setdefault(point_key(stored.key, stored.timestamp, stored.step, stored.value), stored)
+        point = point_key(stored.key, stored.timestamp, stored.step, stored.value)
+        stored_ids.setdefault(point, set()).add(stored.model_id)
+        if not stored.model_id:
+            untagged[point] = stored
     new_rows, tagged = [], []
     for m in metrics:
         point = point_key(m.key, m.timestamp, m.step, m.value)
-        row: Metric | None = existing.get(point)
-        if row is None:
+        ids = stored_ids.get(point)
+        if ids is None:
             row = _metric_row(run, m)
             new_rows.append(row)
-            existing[point] = row
-        elif m.model_id and not row.model_id:
-            row.model_id = m.model_id
-            if row.pk is not None:
-                tagged.append(row)
-        elif m.model_id and row.model_id != m.model_id:
-            new_rows.append(_metric_row(run, m))
-    Metric.objects.bulk_create(new_rows)
+            stored_ids[point] = {m.model_id}
+            if not m.model_id:
+                untagged[point] = row
+        elif m.model_id and m.model_id not in ids:
+            ids.add(m.model_id)
+            if point in untagged:  # tag the untagged point rather than store it twice
+                row = untagged.pop(point)
+                ids.discard("")
+                row.model_id = m.model_id
+                if row.pk is not None:
+                    tagged.append(row)
+            else:
+                new_rows.append(_metric_row(run, m))
+    Metric.objects.bulk_create(new_rows, ignore_conflicts=True)
     Metric.objects.bulk_update(tagged, ["model_id"])
 
 
