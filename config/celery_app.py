@@ -4,6 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -108,4 +109,17 @@ app.conf.update(
         },
     },
 )
+# Keep the worker's database connections across tasks: Celery's Django fixup closes them before and after every task
+# unless told to reuse them (a new PostgreSQL connection per registration). Django's own rules apply instead, as
+# around a web request: before each task, `close_old_connections()` honours CONN_MAX_AGE and drops a broken one.
+app.conf.CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
+
+
+@task_prerun.connect
+def _reuse_db_connections_like_requests(**_kwargs: object) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 app.autodiscover_tasks()

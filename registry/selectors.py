@@ -14,7 +14,7 @@ from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
 from tenants.access import Principal
 
-from . import search
+from . import readiness, search
 from .latest import attach_latest, latest_queryset
 from .models import (
     ModelAlias,
@@ -139,15 +139,16 @@ def download_uri(version: ModelVersion) -> str:
 
 
 def wait_until_registered(version: ModelVersion, timeout: float | None = None) -> ModelVersion:
-    """Poll a PENDING_REGISTRATION version until the worker finishes it or `timeout` passes, then return it fresh.
+    """Wait until the worker finishes a PENDING_REGISTRATION version or `timeout` passes, then return it fresh.
 
     Why: the MLflow client reads PENDING_REGISTRATION, asks once more, then sleeps
     `AWAIT_MODEL_VERSION_CREATE_SLEEP_INTERVAL_SECONDS = 3` s between polls (mlflow/store/model_registry/
     abstract_store.py, `_await_model_version_creation_impl`), so an answer that says PENDING costs the user at
-    least 3 s. The worker usually finishes in tens of milliseconds; polling the row here in short sleeps (20 ms,
-    growing to 100 ms) answers READY almost as soon as the worker commits, bounded by
-    `MODELGATE["REGISTRATION_WAIT_SECONDS"]`. Inside an open transaction the worker's commit is invisible (and the
-    task is only enqueued on commit), so waiting would be pointless: answer at once."""
+    least 3 s. The worker usually finishes in tens of milliseconds. On PostgreSQL its commit is announced with
+    NOTIFY and this thread sleeps until then (`registry.readiness`: no polling, one read at the end); elsewhere
+    (SQLite under `make run`), or when the listener is unavailable, it polls the row in short sleeps (20 ms, growing
+    to 100 ms). Bounded by `MODELGATE["REGISTRATION_WAIT_SECONDS"]`. Inside an open transaction the worker's commit
+    is invisible (and the task is only enqueued on commit), so waiting would be pointless: answer at once."""
     if version.status != VersionStatus.PENDING_REGISTRATION or connection.in_atomic_block:
         return version
     from registry.services.registration import publish_failed
@@ -156,6 +157,17 @@ def wait_until_registered(version: ModelVersion, timeout: float | None = None) -
         return version
     timeout = settings.MODELGATE["REGISTRATION_WAIT_SECONDS"] if timeout is None else timeout
     deadline = time.monotonic() + max(0.0, float(timeout))
+
+    def still_pending() -> bool:
+        return ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.PENDING_REGISTRATION).exists()
+
+    if readiness.supported():
+        readiness.wait_for_notification(
+            version.pk,
+            created_ms=version.creation_timestamp,
+            deadline=deadline,
+            still_pending=still_pending,
+        )
     delay = 0.02
     while True:
         fresh = ModelVersion.objects.filter(pk=version.pk).first()

@@ -8,11 +8,11 @@ import logging
 import time
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from config.celery_app import app as celery_app
 from config.common import now_ms
-from registry import events
+from registry import events, readiness
 from registry.artifacts import integrity
 from registry.models import (
     ModelVersion,
@@ -66,6 +66,22 @@ def publish_failed(version_id: int) -> bool:
     return version_id in _unpublished
 
 
+def _lock_parent_model(version_id: int) -> int | None:
+    """Lock the version's model row FOR KEY SHARE (one statement: find it through the version); → its id, or None
+    when the version is gone. SQLite (make run) serialises writers itself and has no row locks."""
+    suffix = " FOR KEY SHARE OF m" if connection.vendor == "postgresql" else ""
+    model_table = connection.ops.quote_name(RegisteredModel._meta.db_table)
+    version_table = connection.ops.quote_name(ModelVersion._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.id FROM {model_table} m JOIN {version_table} v ON v.model_id = m.id WHERE v.id = %s"
+            + suffix,
+            [version_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 @transaction.atomic(durable=True)
 def registration_finalize(*, version_id: int) -> str | None:
     """Snapshot the source's files into the version's manifest and mark it READY. A source that holds no files is
@@ -73,22 +89,28 @@ def registration_finalize(*, version_id: int) -> str | None:
     names no place in the tenant's artifact tree at all is FAILED_REGISTRATION. Returns the resulting status, or
     None when the version is gone.
 
-    Idempotent: the status guard runs under the model and version row locks, so a second run (a duplicate
-    delivery, or a redelivery after a worker died mid-way, whose uncommitted work PostgreSQL rolled back) finds
-    the version no longer PENDING and changes nothing. Blobs are content-addressed and immutable, so the snapshot is
-    rows pointing at them: later writes to the run's artifacts replace ArtifactEntry rows, never these."""
-    row = ModelVersion.objects.filter(pk=version_id).values("model_id").first()
-    if row is None:
+    Idempotent: the status guard runs under the version row lock, so a second run (a duplicate delivery, or a
+    redelivery after a worker died mid-way, whose uncommitted work PostgreSQL rolled back) finds the version no longer
+    PENDING and changes nothing. Blobs are content-addressed and immutable, so the snapshot is rows pointing at them:
+    later writes to the run's artifacts replace ArtifactEntry rows, never these.
+
+    Locks, parent first as everywhere: the model row FOR KEY SHARE, then the version row. KEY SHARE is the weakest
+    lock that still keeps the model (and so the version) from being deleted under us, and it does not conflict with
+    the FOR NO KEY UPDATE that `model_version_create` takes to bump the version counter, so the worker finishing
+    version N never queues behind the creation of version N+1 (nor the other way round). A concurrent delete of the
+    version or its model waits for this transaction, or this one finds the version gone."""
+    model_id = _lock_parent_model(version_id)
+    if model_id is None:
         return None
-    model = (
-        RegisteredModel.objects.select_for_update(of=("self",))
-        .select_related("tenant")
-        .filter(pk=row["model_id"])
+    version = (
+        ModelVersion.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("model", "model__tenant")
+        .filter(pk=version_id, model_id=model_id)
         .first()
     )
-    version = ModelVersion.objects.select_for_update().filter(pk=version_id).first()
-    if model is None or version is None:
+    if version is None:
         return None
+    model = version.model
     if version.status != VersionStatus.PENDING_REGISTRATION:
         return version.status
     tenant = model.tenant
@@ -136,6 +158,9 @@ def registration_finalize(*, version_id: int) -> str | None:
         version.status_message = f"Artifact integrity check failed for: {', '.join(corrupt[:10])}."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
+        # Delivered on commit: wakes the request waiting for this version. Sent before the audit event so the
+        # tenant's audit chain head (which every registry write of the tenant takes) is held one statement less.
+        readiness.notify_ready(version.pk)
         events.emit(
             tenant=tenant,
             actor=None,
@@ -159,6 +184,7 @@ def registration_finalize(*, version_id: int) -> str | None:
     version.status_message = ""
     version.last_updated_timestamp = ts
     version.save(update_fields=["manifest_sha256", "status", "status_message", "last_updated_timestamp"])
+    readiness.notify_ready(version.pk)  # as above: on commit, and before the audit chain head is taken
     events.emit(
         tenant=tenant,
         actor=None,

@@ -59,10 +59,17 @@ def model_version_create(
     run_link = check_text(str(run_link or ""), "run_link")
     description = clean_description(description)
     clean_tags = dict(validate_tag(k, v) for k, v in (tags or {}).items())
-    # Parent row first: the version counter lives on it, so numbers are allocated one at a time, never reused.
-    model = lock_model(principal, model)
+    # The source (a run or logged model, not guarded by the model row) is resolved before the model row is locked:
+    # every create of this model queues on that lock, so it is held for the counter, the insert and the audit only.
+    # The permission is checked first so a caller who may not create versions learns that, not what is wrong with
+    # the source, and again under the lock (it may have changed meanwhile; for the owning team it costs no query).
     require(principal, model, "edit", action="create a model version")
     source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
+    # Parent row next: the version counter lives on it, so numbers are allocated one at a time, never reused. Only
+    # that counter (and a timestamp) changes on the model row: FOR NO KEY UPDATE, so the worker finalizing an earlier
+    # version (FOR KEY SHARE on this row) runs alongside instead of queueing behind us.
+    model = lock_model(principal, model, no_key=True)
+    require(principal, model, "edit", action="create a model version")
     ts = now_ms()
     model.last_version += 1
     model.last_updated_timestamp = ts

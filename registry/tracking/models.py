@@ -135,8 +135,15 @@ class Metric(models.Model):
     dataset_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        constraints = [
+            # A point's identity (MLflow's metrics primary key, plus the logged model it is tagged with): a retried
+            # log-batch inserts with ON CONFLICT DO NOTHING and adds nothing, even racing the original request. It
+            # also serves the history reads (run, key, …) the plain index on (run, key, step, timestamp) served.
+            models.UniqueConstraint(
+                fields=["run", "key", "step", "timestamp", "value", "model_id"], name="metric_unique_point"
+            ),
+        ]
         indexes = [
-            models.Index(fields=["run", "key", "step", "timestamp"], name="metric_run_key_step"),
             # A logged model's metrics (`LoggedModel.data.metrics`, logged-model search); most rows have none.
             models.Index(
                 fields=["model_id", "key"], name="metric_model_key", condition=~models.Q(model_id="")

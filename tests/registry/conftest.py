@@ -55,3 +55,14 @@ def _no_stale_audit_checkpoints():
         for audit_dir in root.glob("*/audit"):
             shutil.rmtree(audit_dir, ignore_errors=True)
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_version_ready_listener(django_db_setup):
+    """Creating a version outside a transaction waits for the worker with a LISTEN connection of this process
+    (`registry.readiness`); close it before the test database is dropped (set up after the database, so torn down
+    before it)."""
+    yield
+    from registry import readiness
+
+    readiness.stop_listener()

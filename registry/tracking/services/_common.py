@@ -1,9 +1,9 @@
 """What every tracking service shares: the actor to audit, row locks, lifecycle checks, artifact URIs.
 
 Locking order (fixed): Tenant row (experiment numbers, storage quota) → Experiment row → Run / LoggedModel row →
-the audit chain head (taken by `events.emit`). Logging to a run locks the run row, which serialises concurrent
-writers of that run so the LatestMetric rows and the "params are immutable" check are race-free; other runs are
-not blocked."""
+the audit chain head (taken by `events.emit`). Logging params or tags to a run locks the run row, which serialises
+concurrent writers of that run so the "params are immutable" check is race-free; other runs are not blocked.
+Metric-only batches take no lock: their statements are race-free on their own (`_metric_sql`)."""
 
 from __future__ import annotations
 

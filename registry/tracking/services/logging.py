@@ -1,8 +1,11 @@
 """Logging to a run: params (immutable once logged), tags, metric points (history + the latest point per key).
 
-log-metric, log-parameter, set-tag and log-batch are one write path (`_log`): lock the run row (serialising the
-writers of this run, not of others), check permission and that the run is active, then a handful of queries
-whatever the batch size."""
+log-metric, log-parameter, set-tag and log-batch are one write path (`_log`): check permission and that the run is
+active, then a handful of queries whatever the batch size. Params and tags lock the run row first (serialising the
+writers of this run, not of others: params are immutable and tags are audited); metric points do not, as in
+MLflow: the history insert and the latest-point upsert (`_metric_sql`) are race-free on their own, so training jobs
+logging to one run never queue behind each other. A run deleted while a metric batch is being written may still get
+that batch, as in MLflow."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from registry.permissions import require_experiment
 from tenants.access import Principal
 
 from ..entities import MetricPoint
-from ..models import LatestMetric, Metric, Param, Run, RunTag
+from ..models import Metric, Param, Run, RunTag
 from ..validation import (
     MAX_PARAM_VAL_LENGTH,
     MAX_RUN_NAME_LENGTH,
@@ -26,6 +29,7 @@ from ..validation import (
     validate_text,
 )
 from ._common import actor, check_run_active, delete_tag, lock_run
+from ._metric_sql import insert_history, point_key, upsert_latest
 from .runs import RUN_NAME_TAG, USER_TAG
 
 
@@ -72,10 +76,6 @@ def _latest_order(value: float, step: int, timestamp: int) -> tuple[int, int, fl
     return step, timestamp, value
 
 
-def _point_key(key: str, timestamp: int, step: int, value: float) -> tuple:
-    return key, timestamp, step, "NaN" if math.isnan(value) else value
-
-
 def _metric_row(run: Run, m: MetricPoint) -> Metric:
     return Metric(
         run=run,
@@ -94,26 +94,36 @@ def _append_history(run: Run, metrics: list[MetricPoint]) -> None:
     # retry, or `log_model` re-logging the run's metrics with a `model_id`) adds nothing to the history. A
     # re-logged point with a model id tags the existing point with it, which is where the logged model's
     # metrics come from. One query finds the candidates: fresh points have fresh timestamps.
-    existing: dict[tuple, Metric] = {}
+    stored_ids: dict[tuple, set[str]] = {}  # point → the model ids it is stored with ('' = untagged)
+    untagged: dict[tuple, Metric] = {}  # point → its untagged row, which a model id may tag
     for stored in Metric.objects.filter(
         run=run, key__in={m.key for m in metrics}, timestamp__in={m.timestamp for m in metrics}
     ):
-        existing.setdefault(_point_key(stored.key, stored.timestamp, stored.step, stored.value), stored)
+        point = point_key(stored.key, stored.timestamp, stored.step, stored.value)
+        stored_ids.setdefault(point, set()).add(stored.model_id)
+        if not stored.model_id:
+            untagged[point] = stored
     new_rows, tagged = [], []
     for m in metrics:
-        point = _point_key(m.key, m.timestamp, m.step, m.value)
-        row: Metric | None = existing.get(point)
-        if row is None:
+        point = point_key(m.key, m.timestamp, m.step, m.value)
+        ids = stored_ids.get(point)
+        if ids is None:
             row = _metric_row(run, m)
             new_rows.append(row)
-            existing[point] = row
-        elif m.model_id and not row.model_id:
-            row.model_id = m.model_id
-            if row.pk is not None:
-                tagged.append(row)
-        elif m.model_id and row.model_id != m.model_id:
-            new_rows.append(_metric_row(run, m))
-    Metric.objects.bulk_create(new_rows)
+            stored_ids[point] = {m.model_id}
+            if not m.model_id:
+                untagged[point] = row
+        elif m.model_id and m.model_id not in ids:
+            ids.add(m.model_id)
+            if point in untagged:  # tag the untagged point rather than store it twice
+                row = untagged.pop(point)
+                ids.discard("")
+                row.model_id = m.model_id
+                if row.pk is not None:
+                    tagged.append(row)
+            else:
+                new_rows.append(_metric_row(run, m))
+    Metric.objects.bulk_create(new_rows, ignore_conflicts=True)
     Metric.objects.bulk_update(tagged, ["model_id"])
 
 
@@ -125,21 +135,27 @@ def _update_latest(run: Run, metrics: list[MetricPoint]) -> None:
             best.value, best.step, best.timestamp
         ):
             newest[m.key] = m
-    latest = {lm.key: lm for lm in LatestMetric.objects.filter(run=run, key__in=list(newest))}
-    to_update, to_create = [], []
-    for key, m in newest.items():
-        current = latest.get(key)
-        if current is None:
-            to_create.append(
-                LatestMetric(run=run, key=key, value=m.value, timestamp=m.timestamp, step=m.step)
-            )
-        elif _latest_order(m.value, m.step, m.timestamp) > _latest_order(
-            current.value, current.step, current.timestamp
-        ):
-            current.value, current.timestamp, current.step = m.value, m.timestamp, m.step
-            to_update.append(current)
-    LatestMetric.objects.bulk_create(to_create)
-    LatestMetric.objects.bulk_update(to_update, ["value", "timestamp", "step"])
+    upsert_latest(run.pk, newest)
+
+
+def _log_metrics(run: Run, metrics: list[MetricPoint]) -> None:
+    if any(m.model_id for m in metrics):
+        # Points carrying a logged model's id may tag existing points (`log_model` re-logs the run's metrics):
+        # rare, and done under the run row lock the caller took.
+        _append_history(run, metrics)
+    else:
+        insert_history(run.pk, metrics)
+    _update_latest(run, metrics)
+
+
+def _log_metrics_unlocked(principal: Principal, run: Run, metrics: list[MetricPoint]) -> None:
+    """Metric points only, without a model id: no run row lock (see the module docstring). The caller loaded `run`
+    in this request; the statements write only while it is still active, so a run deleted since writes nothing."""
+    if run.tenant_id != principal.tenant.pk:
+        raise NotFound(f"Run with id={run.run_id} not found")
+    require_experiment(principal, run.experiment, "edit", action="log to the run")
+    check_run_active(run)
+    _log_metrics(run, metrics)
 
 
 def _log(
@@ -160,8 +176,7 @@ def _log(
     if tags:
         _log_tags(run, tags)
     if metrics:
-        _append_history(run, metrics)
-        _update_latest(run, metrics)
+        _log_metrics(run, metrics)
     if not params and not tags:
         # Metric points are high-volume telemetry kept in the run's own append-only history; auditing each one
         # would queue every training job of the tenant behind the single audit chain head.
@@ -179,6 +194,9 @@ def _log(
 
 @transaction.atomic(durable=True)
 def run_log_metric(*, principal: Principal, run: Run, metric: MetricPoint) -> None:
+    if not metric.model_id:
+        _log_metrics_unlocked(principal, run, [metric])
+        return
     run = lock_run(principal, run)
     _log(principal, run, metrics=[metric], params={}, tags={}, action="run.metrics_logged")
 
@@ -226,6 +244,9 @@ def run_log_batch(
     tags: dict[str, str],
 ) -> None:
     """Log a validated batch (`registry.mlflow_api.payloads.parse_batch` builds one from MLflow's JSON)."""
+    if metrics and not params and not tags and not any(m.model_id for m in metrics):
+        _log_metrics_unlocked(principal, run, metrics)
+        return
     run = lock_run(principal, run)
     if not (metrics or params or tags):
         require_experiment(principal, run.experiment, "edit", action="log to the run")
