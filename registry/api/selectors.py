@@ -38,6 +38,12 @@ def version_for_output(version: ModelVersion) -> ModelVersion:
     return ModelVersion.objects.select_related("model").prefetch_related("tags", "aliases").get(pk=version.pk)
 
 
+def require_alias(model: RegisteredModel, alias: str) -> None:
+    """404 unless the readable model has this alias (one cheap query: resolution reads the version itself)."""
+    if not (is_storable(alias) and ModelAlias.objects.filter(model=model, alias=alias).exists()):
+        raise NotFound(f"Alias '{alias}' of registered model '{model.name}' not found.")
+
+
 def alias_get(model: RegisteredModel, alias: str) -> ModelAlias:
     """An alias of a readable model; a missing one is a 404 (a REST resource, unlike MLflow's 400)."""
     row = (

@@ -90,3 +90,12 @@ def test_the_registry_views_generate_a_valid_schema_without_warnings():
     assert not errors, errors
     validate_schema(schema)
     assert set(REGISTRY_PATHS) == set(schema["paths"])
+
+
+@pytest.mark.django_db
+def test_the_creates_document_their_idempotency_key(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    for url in ("/t/{tenant}/api/v1/models/", "/t/{tenant}/api/v1/models/{name}/versions/"):
+        operation = paths[url]["post"]
+        assert "Idempotency-Key" in {p["name"] for p in operation.get("parameters", [])}, url
+        assert "422" in operation["responses"], url

@@ -84,7 +84,7 @@ SERVING_READS = [
     ("GET", MLFLOW + "model-versions/search", {"filter": "name='churn'"}, 4),
     ("GET", MLFLOW + "model-versions/search", {"filter": "tags.k='v'"}, 4),
     ("GET", MLFLOW + "registered-models/search", {"filter": "name='churn'"}, 6),
-    ("GET", NATIVE + "models/churn/resolve", {"alias": "champion"}, 7),
+    ("GET", NATIVE + "models/churn/resolve", {"alias": "champion"}, 5),
     ("GET", NATIVE + "models/churn/resolve", {"stage": "Production"}, 4),
     ("GET", NATIVE + "models/churn/resolve", {"version": "1"}, 4),
     ("GET", NATIVE + "me", None, 2),  # + the team slugs it shows

@@ -6,7 +6,9 @@ from typing import Any
 
 from django.http import HttpRequest
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from config.openapi import ErrorOutput
 
 TAG = "registry"
 IF_MATCH = OpenApiParameter(
@@ -17,6 +19,19 @@ IF_MATCH = OpenApiParameter(
     description="Precondition: the ETag from GET (or, for stages, a stage name; for aliases, a version number). "
     "Stale → 409 CONFLICT.",
 )
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Makes a retried create harmless: the same key with the same body answers the first result "
+    "(`Idempotent-Replayed: true`); the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Kept 24 h.",
+)
+IDEMPOTENCY_REUSED = {
+    422: OpenApiResponse(
+        ErrorOutput, description="IDEMPOTENCY_KEY_REUSED: the key was used with another request"
+    )
+}
 
 
 def _validated(serializer_class, data: Any) -> dict[str, Any]:

@@ -133,7 +133,7 @@ class ResolveView(TenantAPIView):
         model = selectors.model_get(self.principal, name)
         if alias is not None:
             # MLflow's get-by-alias answers 400 for an unknown alias; a REST resource that is not there is a 404.
-            api_selectors.alias_get(model, alias)
+            api_selectors.require_alias(model, alias)
         resolved = selectors.resolve(self.principal, model, alias=alias, stage=stage, version=version)
         usage.record_use(self.principal, usage.VersionRef(model.pk, int(resolved["version"])), "resolve")
         return Response(resolved)

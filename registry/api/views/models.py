@@ -30,7 +30,7 @@ from ..serializers import (
     TagInput,
     TagOutput,
 )
-from ._common import TAG, _validated
+from ._common import IDEMPOTENCY_KEY, IDEMPOTENCY_REUSED, TAG, _validated
 
 
 def _model_detail(view: TenantAPIView, model: RegisteredModel) -> dict[str, Any]:
@@ -73,7 +73,8 @@ class ModelListView(TenantAPIView, generics.GenericAPIView):
         operation_id="models_create",
         request=ModelCreateInput,
         description="Create a model, owned by `owner_team` or by your team.",
-        responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ModelDetailOutput, **errors(ALREADY_EXISTS, IDEMPOTENCY_REUSED)},
     )
     # Idempotency-Key header: a retried create answers the first result (registry/idempotency.py).
     @idempotent(

@@ -28,7 +28,7 @@ from ..serializers import (
     VersionOutput,
     version_etag,
 )
-from ._common import IF_MATCH, TAG, _if_match, _validated
+from ._common import IDEMPOTENCY_KEY, IDEMPOTENCY_REUSED, IF_MATCH, TAG, _if_match, _validated
 
 
 def _version_response(version: ModelVersion, *, status_code: int = 200) -> Response:
@@ -66,7 +66,8 @@ class VersionListView(TenantAPIView, generics.GenericAPIView):
         tags=[TAG],
         operation_id="models_versions_create",
         request=VersionCreateInput,
-        responses={201: VersionOutput, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: VersionOutput, **errors(IDEMPOTENCY_REUSED)},
         description="Records the version as PENDING_REGISTRATION; a worker snapshots the source's files "
         "and marks it READY (or FAILED_REGISTRATION). Poll the version until then.",
     )
