@@ -146,3 +146,12 @@ def _reset_auth_throttle():
 
     reset_auth_throttle()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _publishing_backoff_reset():
+    """A test that took the broker down must not leave this process skipping publishes for the next tests."""
+    yield
+    from registry import publishing
+
+    publishing._broker_down_until = 0.0

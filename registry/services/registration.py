@@ -10,9 +10,8 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
-from config.celery_app import app as celery_app
 from config.common import now_ms
-from registry import events, readiness
+from registry import events, publishing, readiness
 from registry.artifacts import integrity
 from registry.models import (
     ModelVersion,
@@ -33,11 +32,8 @@ def manifest_sha256(files: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
-# After a failed publish the broker is not asked again for this long (per process): with Redis down, each create
-# would otherwise pay the connect timeout again. The versions stay PENDING for the periodic re-enqueue.
-PUBLISH_BACKOFF_SECONDS = 5.0
-_broker_down_until = 0.0
-# Versions whose publish failed in this process lately: waiting for their registration is pointless.
+# Versions whose publish failed (or was skipped, the broker being down) in this process lately: waiting for their
+# registration is pointless.
 _unpublished: dict[int, float] = {}
 
 
@@ -45,17 +41,8 @@ def enqueue_registration(version_id: int) -> None:
     """Publish the registration task (by name: services never import tasks, which import services). A broker that
     is down leaves the version PENDING_REGISTRATION: `requeue_pending_registrations` (beat) picks it up later.
     Never blocks for more than about a second (config/celery_app.py: publish timeouts, no result subscription)."""
-    global _broker_down_until
-    now = time.monotonic()
-    if now < _broker_down_until:
-        _unpublished[version_id] = now
-        return
-    try:
-        celery_app.send_task(REGISTER_TASK, args=[version_id])
-    except Exception:  # any publishing failure; the periodic re-enqueue recovers the version
-        _broker_down_until = time.monotonic() + PUBLISH_BACKOFF_SECONDS
-        _unpublished[version_id] = now
-        logger.warning("could not enqueue registration of model version %s", version_id, exc_info=True)
+    if not publishing.publish(REGISTER_TASK, [version_id]):
+        _unpublished[version_id] = time.monotonic()
 
 
 def publish_failed(version_id: int) -> bool:

@@ -18,9 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.celery_app import app as celery_app
 from config.errors import Conflict, NotFound, PermissionDenied
-from registry import events
+from registry import events, publishing
 from registry.models import (
     ModelVersion,
     RegisteredModel,
@@ -48,10 +47,7 @@ OPEN = (Status.PENDING, Status.APPROVED)  # the requester may still cancel
 def enqueue_transition_request_apply(request_id: int) -> None:
     """Publish the apply task (by name: services never import tasks). A broker that is down leaves the request
     `approved`: `requeue_approved_transition_requests` (beat) publishes it again later."""
-    try:
-        celery_app.send_task(APPLY_TASK, args=[request_id])
-    except Exception:  # any publishing failure; the periodic re-enqueue recovers the request
-        logger.exception("could not enqueue transition request %s", request_id)
+    publishing.publish(APPLY_TASK, [request_id])
 
 
 def approvers_of(request: TransitionRequest) -> list[str]:

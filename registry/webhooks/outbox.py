@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry import events
+from registry import events, publishing
 
 if TYPE_CHECKING:
     from registry.models import AuditEvent
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .models import Webhook
 
 logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "modelgate.deliver_webhook"  # registry/webhooks/tasks.py
 
 # The documented webhook events (the audit action is the event name); `*` subscribes to all of them.
 EVENTS: tuple[str, ...] = (
@@ -130,17 +132,10 @@ def record_deliveries(event: AuditEvent) -> list[str]:
 
 
 def enqueue(delivery_ids: list[str], *, countdown: float = 0) -> None:
-    """Send the delivery tasks. Never raises: a lost enqueue leaves the rows pending for the requeue sweep."""
-    from .tasks import deliver_webhook
-
+    """Send the delivery tasks. Never raises nor waits on a broker that is down: a lost enqueue leaves the rows
+    pending for the requeue sweep (`registry.publishing`)."""
     for delivery_id in delivery_ids:
-        try:
-            if countdown > 0:
-                deliver_webhook.apply_async(args=(delivery_id,), countdown=countdown)
-            else:
-                deliver_webhook.apply_async(args=(delivery_id,))
-        except Exception:
-            logger.exception("could not enqueue webhook delivery %s; the requeue sweep will", delivery_id)
+        publishing.publish(DELIVER_TASK, [delivery_id], countdown=countdown if countdown > 0 else None)
 
 
 @events.subscribe

@@ -6,13 +6,15 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from .outbox import DELIVER_TASK
+
 # Only database trouble is retried here: the receiver's failures are the delivery's own retries (with backoff and
 # a log), not the task's.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
-    name="modelgate.deliver_webhook",
+    name=DELIVER_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_ERRORS,

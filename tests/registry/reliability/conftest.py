@@ -18,7 +18,7 @@ import redis
 from django.db import connection
 
 from config.celery_app import app
-from registry import usage
+from registry import publishing, usage
 from registry.services import registration
 from tests.helpers import ROOT, Worker, stop_worker, worker_env
 
@@ -107,7 +107,7 @@ def outage_redis(tmp_path, settings):
         yield server
     finally:
         server.stop()
-        registration._broker_down_until = 0.0  # the publish backoff must not outlive the outage
+        publishing._broker_down_until = 0.0  # the publish backoff must not outlive the outage
         registration._unpublished.clear()
         point_celery_at(broker, results)
         usage.connect(broker)
