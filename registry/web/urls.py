@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import dashboard, experiments, models, runs, tokens, versions
+from .views import dashboard, experiments, models, requests, runs, tokens, versions
 
 app_name = "web"
 
@@ -30,5 +30,10 @@ urlpatterns = [
     path("runs/compare/", runs.run_compare, name="compare"),
     path("runs/<str:run_id>/", runs.run_detail, name="run"),
     path("tokens/", tokens.token_list, name="tokens"),
+    # Governance: transition requests (registry/web/views/requests.py)
+    path("requests/", requests.request_list, name="requests"),
+    path("requests/<int:request_id>/", requests.request_detail, name="request"),
+    path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
+    path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
 ]
