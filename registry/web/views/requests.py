@@ -139,7 +139,7 @@ def governance_context(principal: Principal, version: ModelVersion) -> dict[str,
     model = version.model
     api = f"/t/{principal.tenant.slug}/api/v1/models/{quote(model.name, safe='')}/versions/{version.version}/provenance"
     return {
-        "request_form": RequestStageForm(stages=stages) if stages else None,
+        "request_form": RequestStageForm(stages=stages, auto_id="request_%s") if stages else None,
         "version_requests": list(
             request_selectors.requests_visible(principal, model=model).filter(version=version)[:10]
         ),
