@@ -92,8 +92,10 @@ def test_a_link_printed_by_the_mlflow_client_lands_on_the_run_page(page, churn):
 
 
 def test_production_requested_by_one_user_and_approved_by_another_is_applied_by_the_worker(
-    page, chromium, live_server, churn, tenant_admin, worker
+    worker, page, chromium, live_server, churn, tenant_admin
 ):
+    # `worker` first: set up before the live server, it is torn down after it, and its teardown then ends every
+    # session left on the test database (otherwise dropping the database warns that it is in use).
     from registry.models import ModelVersion
 
     tenant_admin.set_password("ada-pw-123")
