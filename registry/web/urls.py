@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import dashboard, experiments, models, requests, runs, tokens, versions
+from .views import audit, dashboard, experiments, models, requests, runs, tokens, versions
 
 app_name = "web"
 
@@ -32,6 +32,8 @@ urlpatterns = [
     path("tokens/", tokens.token_list, name="tokens"),
     # Governance: transition requests (registry/web/views/requests.py)
     path("requests/", requests.request_list, name="requests"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/verify/", audit.audit_verify, name="audit-verify"),
     path("requests/<int:request_id>/", requests.request_detail, name="request"),
     path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
     path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),
