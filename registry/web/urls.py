@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import audit, dashboard, experiments, models, requests, runs, tokens, versions
+from .views import audit, dashboard, experiments, models, requests, runs, settings, tokens, versions
 
 app_name = "web"
 
@@ -34,6 +34,14 @@ urlpatterns = [
     path("requests/", requests.request_list, name="requests"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/verify/", audit.audit_verify, name="audit-verify"),
+    # Tenant settings, tenant admins only (registry/web/views/settings.py)
+    path("settings/", settings.settings_page, name="settings"),
+    path("settings/members/<str:username>/role/", settings.member_role, name="settings-member-role"),
+    path("settings/members/<str:username>/remove/", settings.member_remove, name="settings-member-remove"),
+    path("settings/teams/<str:team>/<str:verb>/", settings.team_member, name="settings-team-member"),
+    path(
+        "settings/tokens/<int:token_id>/revoke/", settings.account_token_revoke, name="settings-token-revoke"
+    ),
     path("requests/<int:request_id>/", requests.request_detail, name="request"),
     path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
     path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),

@@ -33,7 +33,7 @@ def test_the_dashboard_nav_offers_no_pages_that_do_not_exist_yet(browser_for, ow
     html = browser_for(owner).get("/t/acme/").content.decode()
     for label in ("Dashboard", "Models", "Experiments", "Requests", "Audit", "Tokens"):
         assert f">{label}</a>" in html
-    assert "Settings" not in html  # the settings page is not built yet
+    assert "Settings" not in html  # tenant admins only
 
 
 def test_another_tenants_pages_are_404(browser_for, outsider, churn):
