@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import audit, dashboard, experiments, models, requests, runs, settings, tokens, versions
+from .views import (
+    audit,
+    dashboard,
+    experiments,
+    models,
+    requests,
+    runs,
+    settings,
+    settings_governance,
+    tokens,
+    versions,
+)
 
 app_name = "web"
 
@@ -41,6 +52,12 @@ urlpatterns = [
     path("settings/teams/<str:team>/<str:verb>/", settings.team_member, name="settings-team-member"),
     path(
         "settings/tokens/<int:token_id>/revoke/", settings.account_token_revoke, name="settings-token-revoke"
+    ),
+    path("settings/policies/", settings_governance.policy_set, name="settings-policy"),
+    path(
+        "settings/webhooks/<int:webhook_id>/deliveries/<str:delivery_id>/replay/",
+        settings_governance.delivery_replay,
+        name="settings-delivery-replay",
     ),
     path("requests/<int:request_id>/", requests.request_detail, name="request"),
     path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),

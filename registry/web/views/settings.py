@@ -14,7 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services as account_services
 from accounts.models import ApiToken, ServiceAccount
 from config.errors import InvalidParameter, NotFound, PermissionDenied
-from registry.models import TransitionPolicy
+from registry.models import Stage, TransitionPolicy
+from registry.webhooks import selectors as webhook_selectors
 from tenants import services as tenant_services
 from tenants.access import Principal
 from tenants.models import Membership, Role, Team, TeamMembership
@@ -68,6 +69,11 @@ def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpRes
         "policies": TransitionPolicy.objects.filter(model__tenant=tenant)
         .select_related("model")
         .order_by("model__name", "stage"),
+        "webhooks": [
+            {"webhook": w, "deliveries": list(webhook_selectors.deliveries_of(w)[:10])}
+            for w in webhook_selectors.webhook_list(principal)
+        ],
+        "stages": Stage.values,
         **extra,
     }
     response = page(request, principal, "web/settings.html", context, nav="settings")

@@ -91,3 +91,51 @@ def test_another_tenants_admin_gets_404(browser_for, outsider, viewer, team, dep
     token.refresh_from_db()
     assert token.revoked_at is None
     assert Membership.objects.get(user=viewer).role == "viewer"
+
+
+def test_a_tenant_admin_sets_a_policy_with_a_gate(browser_for, tenant_admin, owner, churn):
+    from registry.models import TransitionPolicy
+
+    browser = browser_for(tenant_admin)
+    data = {
+        "model": "churn",
+        "stage": "Production",
+        "requires_approval": "on",
+        "approvals_required": "2",
+        "gate": '{"metric": "auc", "op": ">=", "threshold": 0.7}',
+    }
+    assert browser.post("/t/acme/settings/policies/", data).status_code == 303
+    policy = TransitionPolicy.objects.get(model=churn.model, stage="Production")
+    assert policy.approvals_required == 2 and policy.gate["threshold"] == 0.7
+    bad = browser.post("/t/acme/settings/policies/", {**data, "gate": "{nope"}, follow=True)
+    assert "not valid JSON" in bad.content.decode()
+    assert (
+        browser_for(owner).post("/t/acme/settings/policies/", {**data, "approvals_required": "5"}).status_code
+        == 403
+    )
+    policy.refresh_from_db()
+    assert policy.approvals_required == 2
+
+
+def test_webhook_deliveries_are_listed_and_replayed_by_tenant_admins_only(
+    browser_for, tenant_admin, owner, tenant, settings
+):
+    from registry import services as registry_services
+    from registry.webhooks import services as webhook_services
+    from registry.webhooks.models import WebhookDelivery
+    from tests.registry.web.conftest import principal_of
+
+    settings.MODELGATE_WEBHOOK_ALLOW_PRIVATE = True  # a loopback URL; nothing is delivered without a worker
+    admin = principal_of(tenant_admin, tenant)
+    webhook = webhook_services.webhook_create(
+        principal=admin, url="http://127.0.0.1:9/modelgate", events=["*"], secret="s" * 32
+    )
+    registry_services.registered_model_create(principal=admin, name="fraud")
+    delivery = WebhookDelivery.objects.get(webhook=webhook, event="registered_model.created")
+    browser = browser_for(tenant_admin)
+    assert "registered_model.created" in browser.get("/t/acme/settings/").content.decode()
+    url = f"/t/acme/settings/webhooks/{webhook.pk}/deliveries/{delivery.pk}/replay/"
+    assert browser_for(owner).post(url).status_code == 403
+    assert not WebhookDelivery.objects.filter(replay_of=delivery).exists()
+    assert browser.post(url).status_code == 303
+    assert WebhookDelivery.objects.filter(replay_of=delivery).count() == 1
