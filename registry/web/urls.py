@@ -1,5 +1,5 @@
 """Web pages of one tenant, mounted by config.urls under `t/<str:tenant>/` after every API route. Governance pages
-(transition requests, audit, provenance) will join here and in the nav of `templates/web/base.html`."""
+(transition requests, audit) and tenant settings follow the tracking pages; their links are in `templates/web/base.html`."""
 
 from __future__ import annotations
 
@@ -41,8 +41,13 @@ urlpatterns = [
     path("runs/compare/", runs.run_compare, name="compare"),
     path("runs/<str:run_id>/", runs.run_detail, name="run"),
     path("tokens/", tokens.token_list, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
     # Governance: transition requests (registry/web/views/requests.py)
     path("requests/", requests.request_list, name="requests"),
+    path("requests/<int:request_id>/", requests.request_detail, name="request"),
+    path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
+    path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),
+    # Governance: the audit log (registry/web/views/audit.py)
     path("audit/", audit.audit_list, name="audit"),
     path("audit/verify/", audit.audit_verify, name="audit-verify"),
     # Tenant settings, tenant admins only (registry/web/views/settings.py)
@@ -59,8 +64,4 @@ urlpatterns = [
         settings_governance.delivery_replay,
         name="settings-delivery-replay",
     ),
-    path("requests/<int:request_id>/", requests.request_detail, name="request"),
-    path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
-    path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),
-    path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
 ]
