@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0009_idempotency_keys_and_enqueued_at'),
+        ("registry", "0009_idempotency_keys_and_enqueued_at"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='modelalias',
-            options={'verbose_name_plural': 'model aliases'},
+            name="modelalias",
+            options={"verbose_name_plural": "model aliases"},
         ),
     ]
