@@ -6,10 +6,39 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from tenants.access import is_platform_admin
 from tenants.admin import ServiceAdmin
+from tenants.models import Membership, Role
 
 from . import services
 from .models import ApiToken, ServiceAccount, User
+
+
+def may_revoke(request) -> bool:
+    """Revoking changes a token: the action needs Django's `change` permission on tokens, never just `view`."""
+    return request.user.has_perm("accounts.change_apitoken")
+
+
+def tokens_in_reach(request, tokens):
+    """Only platform admins (superusers) act across tenants; other staff only on tokens of tenants they administer."""
+    if is_platform_admin(request.user, None):
+        return tokens
+    admin_of = Membership.objects.filter(user=request.user, role=Role.ADMIN).values("tenant_id")
+    return tokens.filter(tenant_id__in=admin_of)
+
+
+def revoke_all(modeladmin, request, tokens) -> None:
+    reachable = tokens_in_reach(request, tokens)
+    refused = tokens.count() - reachable.count()
+    count = 0
+    for token in reachable:
+        services.token_revoke(token=token, actor=request.user)
+        count += 1
+    if refused:
+        modeladmin.message_user(
+            request, f"Refused {refused} token(s) of tenants you do not administer.", level=messages.ERROR
+        )
+    modeladmin.message_user(request, f"Revoked {count} token(s).", level=messages.SUCCESS)
 
 
 @admin.register(User)
@@ -55,13 +84,13 @@ class ServiceAccountAdmin(admin.ModelAdmin):
             or "none"
         )
 
-    @admin.action(description="Revoke every token of the selected service accounts", permissions=["view"])
+    def has_revoke_permission(self, request) -> bool:
+        return may_revoke(request)
+
+    @admin.action(description="Revoke every token of the selected service accounts", permissions=["revoke"])
     def revoke_tokens(self, request, queryset):
-        count = 0
-        for token in ApiToken.objects.filter(user__service_account__in=queryset, revoked_at__isnull=True):
-            services.token_revoke(token=token, actor=request.user)
-            count += 1
-        messages.success(request, f"Revoked {count} token(s).")
+        tokens = ApiToken.objects.filter(user__service_account__in=queryset, revoked_at__isnull=True)
+        revoke_all(self, request, tokens)
 
 
 @admin.register(ApiToken)
@@ -94,8 +123,9 @@ class ApiTokenAdmin(ServiceAdmin):
         # Revoke instead: a revoked token answers "revoked", and its row stays for the record.
         return False
 
-    @admin.action(description="Revoke selected tokens", permissions=["view"])
+    def has_revoke_permission(self, request) -> bool:
+        return may_revoke(request)
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
-        for token in queryset:
-            services.token_revoke(token=token, actor=request.user)
-        messages.success(request, f"Revoked {queryset.count()} token(s).")
+        revoke_all(self, request, queryset)

@@ -15,6 +15,7 @@ from tenants.admin import ServiceAdmin
 
 from . import services
 from .models import (
+    AuditEvent,
     ModelAlias,
     ModelVersion,
     ModelVersionFile,
@@ -353,6 +354,57 @@ class TransitionRequestAdmin(PlatformAdminOnly, admin.ModelAdmin):
     search_fields = ["model__name", "requester_name"]
     list_select_related = ["model", "version"]
     inlines = [RequestHistoryInline]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- the audit log: read-only, platform admins only (append-only in the database too) -------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(PlatformAdminOnly, admin.ModelAdmin):
+    """The hash-chained log, to search and read. Never added, changed or deleted here: that would break the chain
+    (and the database's append-only trigger refuses it anyway)."""
+
+    list_display = [
+        "seq",
+        "tenant",
+        "created_at",
+        "actor_name",
+        "action",
+        "object_type",
+        "object_repr",
+        "version",
+    ]
+    list_filter = ["tenant", "action", "object_type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["actor_name", "action", "object_repr", "object_id"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "tenant",
+        "seq",
+        "created_at",
+        "actor_id",
+        "actor_name",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "model_id",
+        "version",
+        "before",
+        "after",
+        "prev_hash",
+        "hash",
+        "hash_version",
+    )
 
     def has_add_permission(self, request, *args):
         return False

@@ -150,6 +150,7 @@ class ModelAlias(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model", "alias"], name="modelalias_unique_alias")]
+        verbose_name_plural = "model aliases"
 
 
 class AuditChainHead(models.Model):

@@ -94,3 +94,44 @@ class TokenForm(forms.Form):
         self.fields["scopes"].initial = ["read"] if "read" in allowed else []
         default_days = cast(int, settings.MODELGATE["TOKEN_DEFAULT_DAYS"])
         self.fields["expires_days"].initial = min(90, default_days)
+
+
+class RequestStageForm(forms.Form):
+    """Ask for a stage (anyone who reads the model); the optional gate is checked when the request is applied."""
+
+    stage = forms.ChoiceField(label="Request stage")
+    archive_existing_versions = forms.BooleanField(
+        label="Archive the versions now in that stage", required=False
+    )
+    comment = forms.CharField(label="Comment", required=False, max_length=1000)
+    gate_metric = forms.CharField(label="Gate metric", required=False, max_length=250, help_text="e.g. auc")
+    gate_op = forms.ChoiceField(
+        label="Gate comparison",
+        required=False,
+        choices=[("", "—"), (">=", ">="), (">", ">"), ("<=", "<="), ("<", "<")],
+    )
+    gate_threshold = forms.FloatField(label="Gate threshold", required=False)
+    gate_compare_to = forms.CharField(
+        label="Or compare to", required=False, max_length=250, help_text="Production or @alias"
+    )
+    gate_min_delta = forms.FloatField(label="Minimum improvement", required=False)
+
+    def __init__(self, *args, stages: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _choice(self, "stage").choices = [(s, s) for s in stages]
+
+    def gate(self) -> dict[str, object] | None:
+        """The gate in the API's shape, or None; the service validates it (and names what is wrong)."""
+        data = self.cleaned_data
+        if not data.get("gate_metric"):
+            return None
+        gate: dict[str, object] = {"metric": data["gate_metric"].strip(), "op": data.get("gate_op") or ">="}
+        for key in ("threshold", "compare_to", "min_delta"):
+            value = data.get(f"gate_{key}")
+            if value not in (None, ""):
+                gate[key] = value
+        return gate
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(label="Comment", required=False, max_length=1000)

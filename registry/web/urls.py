@@ -1,11 +1,22 @@
 """Web pages of one tenant, mounted by config.urls under `t/<str:tenant>/` after every API route. Governance pages
-(transition requests, audit, provenance) will join here and in the nav of `templates/web/base.html`."""
+(transition requests, audit) and tenant settings follow the tracking pages; their links are in `templates/web/base.html`."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from .views import dashboard, experiments, models, runs, tokens, versions
+from .views import (
+    audit,
+    dashboard,
+    experiments,
+    models,
+    requests,
+    runs,
+    settings,
+    settings_governance,
+    tokens,
+    versions,
+)
 
 app_name = "web"
 
@@ -31,4 +42,26 @@ urlpatterns = [
     path("runs/<str:run_id>/", runs.run_detail, name="run"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
+    # Governance: transition requests (registry/web/views/requests.py)
+    path("requests/", requests.request_list, name="requests"),
+    path("requests/<int:request_id>/", requests.request_detail, name="request"),
+    path("requests/<int:request_id>/<str:verb>/", requests.request_decide, name="request-decide"),
+    path("models/<str:name>/versions/<int:version>/request/", requests.request_create, name="request-create"),
+    # Governance: the audit log (registry/web/views/audit.py)
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/verify/", audit.audit_verify, name="audit-verify"),
+    # Tenant settings, tenant admins only (registry/web/views/settings.py)
+    path("settings/", settings.settings_page, name="settings"),
+    path("settings/members/<str:username>/role/", settings.member_role, name="settings-member-role"),
+    path("settings/members/<str:username>/remove/", settings.member_remove, name="settings-member-remove"),
+    path("settings/teams/<str:team>/<str:verb>/", settings.team_member, name="settings-team-member"),
+    path(
+        "settings/tokens/<int:token_id>/revoke/", settings.account_token_revoke, name="settings-token-revoke"
+    ),
+    path("settings/policies/", settings_governance.policy_set, name="settings-policy"),
+    path(
+        "settings/webhooks/<int:webhook_id>/deliveries/<str:delivery_id>/replay/",
+        settings_governance.delivery_replay,
+        name="settings-delivery-replay",
+    ),
 ]

@@ -19,6 +19,7 @@ from tenants.access import Principal
 from .. import selectors
 from ..access import after_post, may, page, tenant_page
 from ..forms import AliasDeleteForm, AliasSetForm, TransitionForm
+from .requests import governance_context
 
 
 def allowed_stages(principal: Principal, model: RegisteredModel, version: ModelVersion) -> list[str]:
@@ -79,6 +80,7 @@ def version_detail(request: HttpRequest, principal: Principal, name: str, versio
         "can_protected": may(principal, model, "manage_production"),
         "existing_aliases": sorted(a.alias for a in model.aliases.all()),
     }
+    context.update(governance_context(principal, found))
     return page(request, principal, "web/versions/detail.html", context, nav="models")
 
 

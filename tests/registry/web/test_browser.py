@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -88,3 +89,44 @@ def test_a_link_printed_by_the_mlflow_client_lands_on_the_run_page(page, churn):
         page.screenshot(path=os.path.join(SCREENSHOTS, "run.png"), full_page=True)
     page.goto(link)  # signed in: straight there
     page.wait_for_url(re.compile(rf"/t/acme/runs/{churn.run.run_id}/$"))
+
+
+def test_production_requested_by_one_user_and_approved_by_another_is_applied_by_the_worker(
+    worker, page, chromium, live_server, churn, tenant_admin
+):
+    # `worker` first: set up before the live server, it is torn down after it, and its teardown then ends every
+    # session left on the test database (otherwise dropping the database warns that it is in use).
+    from registry.models import ModelVersion
+
+    tenant_admin.set_password("ada-pw-123")
+    tenant_admin.save(update_fields=["password"])
+    page.goto("/t/acme/models/churn/versions/3/")
+    sign_in(page)
+    page.get_by_label("Request stage").select_option("Production")
+    page.locator("#request_archive_existing_versions").check()
+    page.get_by_role("button", name="Request stage").click()
+    assert page.get_by_role("status").inner_text().startswith("Requested Production for version 3")
+
+    approver = chromium.new_context(base_url=live_server.url)
+    try:
+        ada = approver.new_page()
+        ada.set_default_timeout(15_000)
+        ada.goto("/t/acme/requests/?tab=decide")
+        sign_in(ada, "ada", "ada-pw-123")
+        ada.get_by_role("link", name="churn", exact=True).wait_for()
+        ada.locator("tbody tr").first.get_by_role("link").first.click()
+        ada.get_by_label("Comment").first.fill("ship it")
+        ada.get_by_role("button", name="Approve").click()
+        assert "is now approved" in ada.get_by_role("status").inner_text()
+    finally:
+        approver.close()
+
+    deadline = time.monotonic() + 60
+    while ModelVersion.objects.get(model=churn.model, version=3).stage != "Production":
+        assert time.monotonic() < deadline, worker.logs()[-3000:]
+        time.sleep(0.3)
+    page.reload()
+    facts = page.locator("dl.facts").first
+    assert "Production" in facts.inner_text()
+    assert "applied" in page.locator("section", has=page.locator("#requests-heading")).inner_text()
+    assert ModelVersion.objects.get(model=churn.model, version=1).stage == "Archived"

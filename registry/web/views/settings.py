@@ -1,0 +1,171 @@
+"""Tenant settings, for tenant admins only (everyone else gets 403 on every URL here, another tenant's 404 from the
+gatekeeper): memberships and roles, teams and their members, service accounts and their tokens (a new account's
+token is shown once), and the models' request policies. Every change is a `tenants` / `accounts` / `registry`
+service call, audited like the API's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services as account_services
+from accounts.models import ApiToken, ServiceAccount
+from config.errors import InvalidParameter, NotFound, PermissionDenied
+from registry.models import Stage, TransitionPolicy
+from registry.webhooks import selectors as webhook_selectors
+from tenants import services as tenant_services
+from tenants.access import Principal
+from tenants.models import Membership, Role, Team, TeamMembership
+
+from ..access import after_post, page, tenant_page
+
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_tenant_admin:
+        raise PermissionDenied("Tenant settings need the tenant admin role.")
+    if principal.tenant.is_suspended:
+        raise PermissionDenied(f"Tenant '{principal.tenant.slug}' is suspended: its settings are read-only.")
+
+
+def _member(principal: Principal, username: str) -> Any:
+    """A user with a membership in this tenant; anyone else is not found (never another tenant's user)."""
+    found = Membership.objects.filter(tenant=principal.tenant, user__username=username).select_related("user")
+    membership = found.first()
+    if membership is None:
+        raise NotFound(f"User '{username}' is not a member of this tenant.")
+    return membership.user
+
+
+def _back(principal: Principal) -> str:
+    return reverse("web:settings", kwargs={"tenant": principal.tenant.slug})
+
+
+def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpResponse:
+    tenant = principal.tenant
+    teams = Team.objects.filter(tenant=tenant).order_by("slug")
+    team_members = {
+        team.pk: list(
+            TeamMembership.objects.filter(team=team).select_related("user").order_by("user__username")
+        )
+        for team in teams
+    }
+    accounts = ServiceAccount.objects.filter(tenant=tenant).select_related("user", "team").order_by("name")
+    context = {
+        "memberships": Membership.objects.filter(tenant=tenant)
+        .select_related("user")
+        .order_by("user__username"),
+        "roles": Role.values,
+        "teams": [{"team": t, "members": team_members[t.pk]} for t in teams],
+        "accounts": [
+            {
+                "account": a,
+                "tokens": ApiToken.objects.filter(user=a.user, tenant=tenant).order_by("-created_at"),
+            }
+            for a in accounts
+        ],
+        "policies": TransitionPolicy.objects.filter(model__tenant=tenant)
+        .select_related("model")
+        .order_by("model__name", "stage"),
+        "webhooks": [
+            {"webhook": w, "deliveries": list(webhook_selectors.deliveries_of(w)[:10])}
+            for w in webhook_selectors.webhook_list(principal)
+        ],
+        "stages": Stage.values,
+        **extra,
+    }
+    response = page(request, principal, "web/settings.html", context, nav="settings")
+    if "secret" in extra:
+        response.headers["Cache-Control"] = "no-store"  # the one response carrying the secret
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page
+def settings_page(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """GET: the settings. POST: create a service account (the page shows its token once, so it is not a redirect)."""
+    _require_admin(principal)
+    if request.method != "POST":
+        return _render(request, principal)
+    team_slug = request.POST.get("team", "").strip()
+    try:
+        team = tenant_services.team_get(tenant=principal.tenant, slug=team_slug) if team_slug else None
+        account, secret = account_services.service_account_create(
+            tenant=principal.tenant,
+            name=request.POST.get("name", "").strip(),
+            role=request.POST.get("role", "member"),
+            team=team,
+            scopes=request.POST.getlist("scopes") or None,
+            actor=request.user,
+        )
+    except (InvalidParameter, NotFound) as exc:
+        return _render(request, principal, account_error=exc.message)
+    return _render(request, principal, secret=secret, created=account)
+
+
+@require_POST
+@tenant_page
+def member_role(request: HttpRequest, principal: Principal, username: str) -> HttpResponse:
+    _require_admin(principal)
+    user = _member(principal, username)
+
+    def change() -> str:
+        role = request.POST.get("role", "")
+        if role not in Role.values:
+            raise InvalidParameter(f"Unknown role {role!r}.")
+        tenant_services.membership_set(tenant=principal.tenant, user=user, role=role, actor=request.user)
+        return f"{username} is now {role}."
+
+    return after_post(request, _back(principal), change)
+
+
+@require_POST
+@tenant_page
+def member_remove(request: HttpRequest, principal: Principal, username: str) -> HttpResponse:
+    _require_admin(principal)
+    user = _member(principal, username)
+
+    def remove() -> str:
+        tenant_services.membership_remove(tenant=principal.tenant, user=user, actor=request.user)
+        return f"{username} removed from the tenant."
+
+    return after_post(request, _back(principal), remove)
+
+
+@require_POST
+@tenant_page
+def team_member(request: HttpRequest, principal: Principal, team: str, verb: str) -> HttpResponse:
+    _require_admin(principal)
+    found = tenant_services.team_get(tenant=principal.tenant, slug=team)
+    if verb not in ("add", "remove"):
+        raise NotFound(f"No such action {verb!r}.")
+    user = _member(principal, request.POST.get("username", "").strip())
+
+    def change() -> str:
+        if verb == "add":
+            role = request.POST.get("role") or TeamMembership.TeamRole.MEMBER
+            tenant_services.team_member_add(team=found, user=user, role=role, actor=request.user)
+            return f"{user.username} added to team {found.slug}."
+        tenant_services.team_member_remove(team=found, user=user, actor=request.user)
+        return f"{user.username} removed from team {found.slug}."
+
+    return after_post(request, _back(principal), change)
+
+
+@require_POST
+@tenant_page
+def account_token_revoke(request: HttpRequest, principal: Principal, token_id: int) -> HttpResponse:
+    _require_admin(principal)
+    token = ApiToken.objects.filter(
+        pk=token_id, tenant=principal.tenant, user__service_account__tenant=principal.tenant
+    ).first()
+    if token is None:
+        raise NotFound(f"Token {token_id} not found.")
+
+    def revoke() -> str:
+        account_services.token_revoke(token=token, actor=request.user)
+        return f"Token {token.prefix}… revoked."
+
+    return after_post(request, _back(principal), revoke)
