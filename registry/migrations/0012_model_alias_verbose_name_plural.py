@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0009_idempotency_keys_and_enqueued_at"),
+        ("registry", "0011_transitionrequest_enqueued_at"),
     ]
 
     operations = [
