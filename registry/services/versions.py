@@ -8,7 +8,7 @@ from functools import partial
 from django.db import transaction
 
 from config.common import now_ms
-from config.errors import InvalidParameter, NotFound
+from config.errors import InvalidParameter, NotFound, QuotaExceeded
 from config.validation import check_text
 from registry.models import (
     ModelAlias,
@@ -24,6 +24,7 @@ from registry.validation import (
     validate_tag,
 )
 from tenants.access import Principal
+from tenants.models import Tenant
 
 from ._common import (
     actor_label,
@@ -62,6 +63,12 @@ def model_version_create(
     # Parent row first: the version counter lives on it, so numbers are allocated one at a time, never reused.
     model = lock_model(principal, model)
     require(principal, model, "edit", action="create a model version")
+    # Counted under the model row lock, which serialises this model's version creations.
+    quota = (
+        Tenant.objects.filter(pk=model.tenant_id).values_list("quota_versions_per_model", flat=True).first()
+    )
+    if quota is not None and ModelVersion.objects.filter(model=model).count() >= quota:
+        raise QuotaExceeded(f"Model '{model.name}' has reached the quota of {quota} versions per model.")
     source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
     ts = now_ms()
     model.last_version += 1
