@@ -10,9 +10,11 @@ from django.db import transaction
 from config.common import now_ms
 from config.errors import InvalidParameter, NotFound, QuotaExceeded
 from config.validation import check_text
+from registry.artifacts import gc
 from registry.models import (
     ModelAlias,
     ModelVersion,
+    ModelVersionFile,
     ModelVersionTag,
     RegisteredModel,
     VersionStatus,
@@ -149,6 +151,8 @@ def model_version_delete(*, principal: Principal, version: ModelVersion) -> None
             "manifest_sha256": version.manifest_sha256,
         },
     )
+    # Its snapshot's bytes go after commit, unless another version or an artifact path still references them.
+    gc.on_commit_collect(ModelVersionFile.objects.filter(version=version).values_list("blob_id", flat=True))
     version.delete()  # cascades to its tags, files and aliases; the model's counter never goes back
     touch(model)
 
