@@ -242,3 +242,14 @@ def test_an_upload_of_content_being_collected_fails_cleanly_and_leaves_no_row_wi
     assert not ArtifactEntry.objects.filter(tenant=tenant).exists()
     for blob in Blob.objects.filter(tenant=tenant):
         assert has_object(tenant, blob.sha256)
+
+
+def test_the_real_worker_collects_a_blob_after_its_last_reference_is_deleted(worker, owner, tenant, run_path):
+    entry = upload(owner, tenant, f"{run_path}/w.bin", b"collected by the worker")
+    delete(owner, tenant, f"{run_path}/w.bin")
+    deadline = time.monotonic() + 60
+    while Blob.objects.filter(pk=entry.blob_id).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Blob.objects.filter(pk=entry.blob_id).exists()
+    assert not has_object(tenant, entry.sha256)
+    assert AuditEvent.objects.filter(tenant_id=tenant.pk, action="artifact.gc").count() == 1
