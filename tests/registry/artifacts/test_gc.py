@@ -82,7 +82,7 @@ def test_deleting_the_last_reference_removes_the_bytes_only_after_commit(
     run_collects(sent)
     assert not Blob.objects.filter(pk=entry.blob_id).exists()
     assert not has_object(tenant, entry.sha256)
-    assert artifact_backend.blob_keys() == set()
+    assert {k for k in artifact_backend.blob_keys() if k.startswith(f"tenants/{tenant.pk}/")} == set()
     event = AuditEvent.objects.filter(tenant_id=tenant.pk, action="artifact.gc").get()
     assert event.after == {"blobs": 1, "objects": 0, "bytes": len(b"only one reference")}
 
