@@ -72,6 +72,11 @@ app.conf.update(
     worker_hijack_root_logger=False,
     # Periodic safety nets, run by one `celery -A config beat` (make run embeds it in its worker with --beat).
     beat_schedule={
+        # Unreferenced blobs and stray objects older than ARTIFACT_GC_GRACE_SECONDS (registry/artifacts/gc.py).
+        "collect-orphan-blobs": {
+            "task": "modelgate.collect_orphan_blobs",
+            "schedule": 3600.0,
+        },
         # A version whose enqueue was lost (broker down at commit) would stay PENDING_REGISTRATION forever.
         "requeue-pending-registrations": {
             "task": "modelgate.requeue_pending_registrations",

@@ -194,6 +194,8 @@ else:
     raise RuntimeError(f"ARTIFACT_STORAGE must be 'file' or 's3', not {ARTIFACT_STORAGE!r}")
 # S3 multipart uploads (registry/artifacts/storage.py): part size in MiB (S3 allows 5 to 5120) and how many parts
 # are in flight at once; a web process buffers at most about their product per upload.
+# Unreferenced blobs younger than this are never collected: an upload stores its bytes before recording the row.
+ARTIFACT_GC_GRACE_SECONDS = int(os.environ.get("ARTIFACT_GC_GRACE_SECONDS") or "3600")
 ARTIFACT_S3_PART_SIZE = int(os.environ.get("S3_PART_SIZE_MB") or "8") * 1024 * 1024
 ARTIFACT_S3_MAX_CONCURRENCY = int(os.environ.get("S3_MAX_CONCURRENCY") or "4")
 if not 5 <= ARTIFACT_S3_PART_SIZE // (1024 * 1024) <= 5120 or ARTIFACT_S3_MAX_CONCURRENCY < 1:

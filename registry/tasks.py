@@ -197,6 +197,32 @@ def requeue_approved_transition_requests(
 __all__ += ["apply_transition_request", "requeue_approved_transition_requests"]
 
 
+@shared_task(name="modelgate.collect_blob", acks_late=True)
+def collect_blob(blob_id: int) -> int:
+    """After a deletion committed: remove a blob's bytes and row if nothing references it any more (re-checked
+    under the Blob row lock), audited as one `artifact.gc` event. Idempotent: a gone or referenced blob is kept."""
+    from .artifacts import gc
+
+    freed = gc.collect_blob(blob_id)
+    if freed is None:
+        return 0
+    gc.audit(freed[0], {"blobs": 1, "objects": 0, "bytes": freed[1]})
+    return freed[1]
+
+
+@shared_task(name="modelgate.collect_orphan_blobs", acks_late=True)
+def collect_orphan_blobs() -> int:
+    """Hourly: remove unreferenced blobs and stray objects older than the grace period (one audit event per
+    tenant). Returns how many blobs and objects went."""
+    from .artifacts import gc
+
+    summary = gc.collect_orphans()
+    return sum(row["blobs"] + row["objects"] for row in summary.values())
+
+
+__all__ += ["collect_blob", "collect_orphan_blobs"]
+
+
 @shared_task(name="modelgate.verify_artifact_sample", acks_late=True)
 def verify_artifact_sample(count: int = 5) -> int:
     """Re-read a few random blobs against their sha256 (storage rot, a bad disk, someone overwriting objects) and

@@ -65,18 +65,35 @@ def save_membership_formset(request, tenant: Tenant, formset) -> None:
         services.membership_set(tenant=tenant, user=membership.user, role=membership.role, actor=request.user)
 
 
+def _usage(tenant: Tenant) -> dict:
+    # Imported here: tenants must not import registry at module load (registry imports tenants).
+    from registry.artifacts.selectors import tenant_usage
+
+    return tenant_usage(tenant)
+
+
 @admin.register(Tenant)
 class TenantAdmin(ServiceAdmin):
     list_display = ["slug", "name", "status", "quota_storage_bytes", "quota_models", "created_at"]
     list_filter = ["status"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["created_at", "last_experiment_number"]
+    readonly_fields = [
+        "created_at",
+        "last_experiment_number",
+        "usage_storage_bytes",
+        "usage_models",
+        "usage_max_versions_in_a_model",
+    ]
     fields = [
         "slug",
         "name",
         "status",
         "quota_storage_bytes",
         "quota_models",
+        "quota_versions_per_model",
+        "usage_storage_bytes",
+        "usage_models",
+        "usage_max_versions_in_a_model",
         "members_read_all",
         "protected_aliases",
         "last_experiment_number",
@@ -89,6 +106,19 @@ class TenantAdmin(ServiceAdmin):
         # Status changes go through the suspend/activate actions; the slug is part of every URL and never changes.
         ro = list(self.readonly_fields)
         return ro + ["slug", "status"] if obj else ro + ["status"]
+
+    # Usage (what is referenced, as the quotas count it): read-only, computed per page view.
+    @admin.display(description="Storage used (bytes)")
+    def usage_storage_bytes(self, obj):
+        return _usage(obj)["storage_bytes"] if obj and obj.pk else "-"
+
+    @admin.display(description="Models")
+    def usage_models(self, obj):
+        return _usage(obj)["models"] if obj and obj.pk else "-"
+
+    @admin.display(description="Most versions in one model")
+    def usage_max_versions_in_a_model(self, obj):
+        return _usage(obj)["max_versions_in_a_model"] if obj and obj.pk else "-"
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a tenant would take its audit log with it: suspend it instead.
@@ -106,7 +136,11 @@ class TenantAdmin(ServiceAdmin):
                 quota_storage_bytes=obj.quota_storage_bytes,
                 quota_models=obj.quota_models,
             )
-            rest = {f: v for f, v in changes.items() if f in ("members_read_all", "protected_aliases")}
+            rest = {
+                f: v
+                for f, v in changes.items()
+                if f in ("members_read_all", "protected_aliases", "quota_versions_per_model")
+            }
             if rest:
                 saved = services.tenant_update(tenant=saved, actor=request.user, **rest)
         obj.pk = saved.pk

@@ -38,6 +38,7 @@ class Tenant(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     quota_storage_bytes = models.BigIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     quota_models = models.IntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    quota_versions_per_model = models.IntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     members_read_all = models.BooleanField(
         default=True, help_text="Tenant members may read every model and experiment of the tenant."
     )

@@ -84,7 +84,14 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor=None) -> Tenant:
     return tenant
 
 
-TENANT_UPDATABLE = ("name", "quota_storage_bytes", "quota_models", "members_read_all", "protected_aliases")
+TENANT_UPDATABLE = (
+    "name",
+    "quota_storage_bytes",
+    "quota_models",
+    "quota_versions_per_model",
+    "members_read_all",
+    "protected_aliases",
+)
 
 
 def _validate_tenant_change(field: str, value: Any) -> Any:
@@ -92,7 +99,7 @@ def _validate_tenant_change(field: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
             raise InvalidParameter("The tenant name must be 1-200 characters.")
         return value.strip()
-    if field in ("quota_storage_bytes", "quota_models"):
+    if field in ("quota_storage_bytes", "quota_models", "quota_versions_per_model"):
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import audit, history, views
+from . import audit, history, usage, views
 from . import requests as governance
 from . import webhooks as webhook_views
 
@@ -35,6 +35,8 @@ urlpatterns = [
         name="registry-version-tag",
     ),
     path("models/<str:name>/aliases/<str:alias>", views.AliasView.as_view(), name="registry-alias"),
+    # Usage against the tenant's quotas (registry/api/usage.py).
+    path("usage", usage.UsageView.as_view(), name="tenant-usage"),
     # The audit log (registry/api/audit.py).
     path("audit", audit.AuditListView.as_view(), name="audit-list"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet, Sum
 
 from config.errors import NotFound
 from config.validation import ascii_digits
-from registry.models import ModelVersion, ModelVersionFile, VersionStatus
+from registry.models import ModelVersion, ModelVersionFile, RegisteredModel, VersionStatus
 from registry.permissions import require, require_experiment
 from registry.tracking.models import ArtifactEntry, Blob, Experiment
 from tenants.access import Principal
@@ -55,8 +55,35 @@ def blob_recorded(tenant, sha256: str) -> bool:
     return Blob.objects.for_tenant(tenant).filter(sha256=sha256).exists()
 
 
+def referenced_blobs(tenant) -> QuerySet[Blob]:
+    """The tenant's blobs that some row still references (an artifact tree entry or a version's snapshot)."""
+    return Blob.objects.for_tenant(tenant).filter(
+        Exists(ArtifactEntry.objects.filter(blob_id=OuterRef("pk")))
+        | Exists(ModelVersionFile.objects.filter(blob_id=OuterRef("pk")))
+    )
+
+
 def tenant_storage_used(tenant) -> int:
-    return Blob.objects.for_tenant(tenant).aggregate(total=Sum("size"))["total"] or 0
+    """Bytes of the distinct blobs the tenant references: what is kept, not what was ever stored (unreferenced
+    blobs are garbage collected and never count against the quota)."""
+    return referenced_blobs(tenant).aggregate(total=Sum("size"))["total"] or 0
+
+
+def tenant_usage(tenant) -> dict[str, int | None]:
+    """What the quotas count, with the quotas (None: unlimited)."""
+    counts = (
+        RegisteredModel.objects.for_tenant(tenant)
+        .annotate(n=Count("versions"))
+        .aggregate(models=Count("pk"), most=Max("n"))
+    )
+    return {
+        "storage_bytes": tenant_storage_used(tenant),
+        "quota_storage_bytes": tenant.quota_storage_bytes,
+        "models": counts["models"] or 0,
+        "quota_models": tenant.quota_models,
+        "max_versions_in_a_model": counts["most"] or 0,
+        "quota_versions_per_model": tenant.quota_versions_per_model,
+    }
 
 
 def remaining_quota(tenant) -> int | None:

@@ -31,8 +31,8 @@ from registry.tracking.services._common import actor
 from tenants.access import Principal
 from tenants.models import Tenant
 
-from . import storage
-from .selectors import artifact_experiment, blob_recorded, remaining_quota, tenant_storage_used
+from . import gc, storage
+from .selectors import artifact_experiment, referenced_blobs, remaining_quota, tenant_storage_used
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,9 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int) 
     if tenant.quota_storage_bytes is not None:
         # Lock the tenant row so concurrent uploads cannot both fit under the quota.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        # Usage counts referenced blobs: recording one that is stored but unreferenced adds its size too.
         if (
-            not blob_recorded(tenant, sha256)
+            not referenced_blobs(tenant).filter(sha256=sha256).exists()
             and tenant_storage_used(tenant) + size > tenant.quota_storage_bytes
         ):
             raise storage.quota_error(tenant)
@@ -104,6 +105,9 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int) 
         raise BlobVanished(
             "The uploaded bytes were removed by a concurrent failed upload of the same content; retry the upload."
         )
+    if not created and not Blob.objects.select_for_update().filter(pk=blob.pk).exists():
+        # Garbage collection (which holds this lock while deleting) removed the row and its bytes meanwhile.
+        raise BlobVanished("The stored bytes were garbage collected meanwhile; retry the upload.")
     entry = ArtifactEntry.objects.for_tenant(tenant).select_for_update().filter(path=path).first()
     created = False
     if entry is None:
@@ -134,11 +138,14 @@ def artifact_record(*, principal: Principal, path: str, sha256: str, size: int) 
 
 @transaction.atomic(durable=True)
 def artifact_delete(*, principal: Principal, path: str) -> int:
-    """Delete the file at `path`, or everything under it if it is a directory. Blobs stay (registered versions
-    may share them); returns how many entries went."""
+    """Delete the file at `path`, or everything under it if it is a directory; returns how many entries went. Their
+    blobs are collected after commit unless still referenced (registered versions, other paths share them)."""
     artifact_experiment(principal, path, "edit")
     in_tenant = ArtifactEntry.objects.for_tenant(principal.tenant)
-    count, _ = (in_tenant.filter(path=path) | in_tenant.filter(path__startswith=path + "/")).delete()
+    doomed = in_tenant.filter(path=path) | in_tenant.filter(path__startswith=path + "/")
+    # Bytes go after commit, and only if nothing else references them (registry.artifacts.gc).
+    gc.on_commit_collect(doomed.values_list("blob_id", flat=True).distinct())
+    count, _ = doomed.delete()
     if count:
         events.emit(
             tenant=principal.tenant,

@@ -13,8 +13,10 @@ from django.db import IntegrityError, transaction
 
 from config.common import now_ms
 from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied, QuotaExceeded
+from registry.artifacts import gc
 from registry.models import (
     ModelVersion,
+    ModelVersionFile,
     RegisteredModel,
     RegisteredModelTag,
 )
@@ -195,6 +197,10 @@ def registered_model_delete(*, principal: Principal, model: RegisteredModel) -> 
         obj=model,
         model=model,
         before={"name": model.name, "versions": sorted(versions)},
+    )
+    # Its versions' bytes go after commit, unless something else still references them (registry.artifacts.gc).
+    gc.on_commit_collect(
+        ModelVersionFile.objects.filter(version__model=model).values_list("blob_id", flat=True).distinct()
     )
     model.delete()
 

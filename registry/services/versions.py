@@ -8,11 +8,13 @@ from functools import partial
 from django.db import transaction
 
 from config.common import now_ms
-from config.errors import InvalidParameter, NotFound
+from config.errors import InvalidParameter, NotFound, QuotaExceeded
 from config.validation import check_text
+from registry.artifacts import gc
 from registry.models import (
     ModelAlias,
     ModelVersion,
+    ModelVersionFile,
     ModelVersionTag,
     RegisteredModel,
     VersionStatus,
@@ -24,6 +26,7 @@ from registry.validation import (
     validate_tag,
 )
 from tenants.access import Principal
+from tenants.models import Tenant
 
 from ._common import (
     actor_label,
@@ -64,6 +67,12 @@ def model_version_create(
     # The permission is checked first so a caller who may not create versions learns that, not what is wrong with
     # the source, and again under the lock (it may have changed meanwhile; for the owning team it costs no query).
     require(principal, model, "edit", action="create a model version")
+    # Counted under the model row lock, which serialises this model's version creations.
+    quota = (
+        Tenant.objects.filter(pk=model.tenant_id).values_list("quota_versions_per_model", flat=True).first()
+    )
+    if quota is not None and ModelVersion.objects.filter(model=model).count() >= quota:
+        raise QuotaExceeded(f"Model '{model.name}' has reached the quota of {quota} versions per model.")
     source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
     # Parent row next: the version counter lives on it, so numbers are allocated one at a time, never reused. Only
     # that counter (and a timestamp) changes on the model row: FOR NO KEY UPDATE, so the worker finalizing an earlier
@@ -149,6 +158,8 @@ def model_version_delete(*, principal: Principal, version: ModelVersion) -> None
             "manifest_sha256": version.manifest_sha256,
         },
     )
+    # Its snapshot's bytes go after commit, unless another version or an artifact path still references them.
+    gc.on_commit_collect(ModelVersionFile.objects.filter(version=version).values_list("blob_id", flat=True))
     version.delete()  # cascades to its tags, files and aliases; the model's counter never goes back
     touch(model)
 

@@ -23,6 +23,7 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/aliases/{alias}": {"get", "put", "delete"},
     "/t/{tenant}/api/v1/audit": {"get"},
     "/t/{tenant}/api/v1/audit/verify": {"get"},
+    "/t/{tenant}/api/v1/usage": {"get"},
     # webhooks
     "/t/{tenant}/api/v1/webhooks": {"get", "post"},
     "/t/{tenant}/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
