@@ -121,12 +121,14 @@ def run_checks(stack: Stack, rec: Recorder, faults: list[Fault], receiver: Recei
     checks.append(webhook_check(stack, receiver))
 
     windows = [(f.at, f.until) for f in faults]
-    bad5 = [
-        s
-        for s in rec.samples
-        if s.status >= 500 and not (s.status == 503 and any(a <= s.at <= b for a, b in windows))
-    ]
-    noans = [s for s in rec.samples if s.status == 0 and not any(a <= s.at <= b for a, b in windows)]
+
+    def during_outage(s) -> bool:
+        # A request in flight when a fault began started before it: what counts is whether its lifetime
+        # [start, start + duration] overlaps the fault's window, not where it started.
+        return any(s.at <= b and a <= s.at + s.seconds for a, b in windows)
+
+    bad5 = [s for s in rec.samples if s.status >= 500 and not (s.status == 503 and during_outage(s))]
+    noans = [s for s in rec.samples if s.status == 0 and not during_outage(s)]
     checks.append(
         Check(
             "no 5xx except 503 during an outage (and no unanswered request outside one)",
