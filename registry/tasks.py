@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -58,6 +59,29 @@ RESEND_AFTER_SECONDS = VISIBILITY_TIMEOUT
 
 
 @shared_task(name="modelgate.requeue_pending_registrations")
+def _claim_and_send(candidates: QuerySet, due: Q, now: datetime, task: Any, *, what: str) -> int:
+    """Re-send each row of `candidates` (rows with an `enqueued_at`) once: CLAIM it with a conditional UPDATE of
+    `enqueued_at` first, so concurrent runs send it once and a run while workers are down does not pile up copies;
+    when the broker refuses, release the claim so the next run tries again. Returns how many were sent."""
+    sent = 0
+    for pk, previous in candidates.values_list("pk", "enqueued_at"):
+        # Same filter as the candidates, now for this row alone: fails if it finished or another run claimed it.
+        if (
+            not candidates.model.objects.filter(due, pk=pk)
+            .filter(pk__in=candidates.values("pk"))
+            .update(enqueued_at=now)
+        ):
+            continue
+        try:
+            task.delay(pk)
+        except Exception:  # broker still down
+            candidates.model.objects.filter(pk=pk, enqueued_at=now).update(enqueued_at=previous)
+            logger.warning("could not requeue %s %s", what, pk, exc_info=True)
+            continue
+        sent += 1
+    return sent
+
+
 def requeue_pending_registrations(
     older_than_seconds: int = 60, resend_after_seconds: int | None = None
 ) -> int:
@@ -72,21 +96,8 @@ def requeue_pending_registrations(
     due = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
     candidates = ModelVersion.objects.filter(
         due, status=VersionStatus.PENDING_REGISTRATION, creation_timestamp__lt=cutoff
-    ).values_list("pk", "enqueued_at")
-    sent = 0
-    for version_id, previous in candidates:
-        claimed = ModelVersion.objects.filter(
-            due, pk=version_id, status=VersionStatus.PENDING_REGISTRATION
-        ).update(enqueued_at=now)
-        if not claimed:  # registered meanwhile, or another run claimed it
-            continue
-        try:
-            register_model_version.delay(version_id)
-        except Exception:  # broker still down: release the claim so the next run tries again
-            ModelVersion.objects.filter(pk=version_id, enqueued_at=now).update(enqueued_at=previous)
-            logger.warning("could not requeue registration of model version %s", version_id, exc_info=True)
-            continue
-        sent += 1
+    )
+    sent = _claim_and_send(candidates, due, now, register_model_version, what="registration of model version")
     if sent:
         logger.info("requeued %d pending model version registrations", sent)
     return sent
@@ -174,21 +185,8 @@ def requeue_approved_transition_requests(
     due = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=resend))
     candidates = TransitionRequest.objects.filter(
         due, status=TransitionRequestStatus.APPROVED, approved_at__lt=cutoff
-    ).values_list("pk", "enqueued_at")
-    sent = 0
-    for request_id, previous in candidates:
-        claimed = TransitionRequest.objects.filter(
-            due, pk=request_id, status=TransitionRequestStatus.APPROVED
-        ).update(enqueued_at=now)
-        if not claimed:  # applied meanwhile, or another run claimed it
-            continue
-        try:
-            apply_transition_request.delay(request_id)
-        except Exception:  # broker still down: release the claim so the next run tries again
-            TransitionRequest.objects.filter(pk=request_id, enqueued_at=now).update(enqueued_at=previous)
-            logger.warning("could not requeue transition request %s", request_id, exc_info=True)
-            continue
-        sent += 1
+    )
+    sent = _claim_and_send(candidates, due, now, apply_transition_request, what="transition request")
     if sent:
         logger.info("requeued %d approved transition requests", sent)
     return sent

@@ -86,9 +86,11 @@ def start_worker(
     name: str | None = None,
     env: dict[str, str] | None = None,
     queue: str = TEST_QUEUE,
+    ready_by_log: bool = False,
 ) -> Worker:
     """`env` adds to `worker_env` (e.g. S3 storage settings); `queue` is the queue it reads (a worker with other
-    settings needs a queue of its own, or it would take tasks meant for the session's worker)."""
+    settings needs a queue of its own, or it would take tasks meant for the session's worker). `ready_by_log`: wait
+    for the worker's "ready" line instead of a control ping (a worker on another broker than this process)."""
     from django.db import connection
 
     from config.celery_app import app
@@ -120,13 +122,17 @@ def start_worker(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    worker = Worker(proc, env, log, name=f"{name}@{os.uname().nodename}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited early:\n{log.read_text()}")
-        replies = app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5) or []
-        if replies:
-            return Worker(proc, env, log)
+        if ready_by_log:
+            if " ready." in worker.logs():
+                return worker
+            time.sleep(0.1)
+        elif app.control.ping(destination=[worker.name], timeout=0.5):
+            return worker
     proc.kill()
     raise RuntimeError(f"celery worker did not come up:\n{log.read_text()}")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -19,13 +17,12 @@ from registry.models import AuditChainHead, AuditEvent, ModelVersion, ModelVersi
 from registry.tasks import register_model_version
 from tests.helpers import (
     MODEL_FILES,
-    ROOT,
     Worker,
     expected_manifest,
     make_logged_model,
     principal,
+    start_worker,
     stop_worker,
-    worker_env,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,43 +101,7 @@ def test_the_task_run_twice_leaves_one_ready_version_with_the_same_manifest(work
 
 def start_private_worker(tmp_path, queue: str) -> Worker:
     """A worker on a queue of its own (the session worker must not take the task we are about to crash)."""
-    env = worker_env(connection.settings_dict["NAME"])
-    name = f"crash{uuid.uuid4().hex[:6]}"
-    log = tmp_path / f"celery-{name}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "-n",
-            f"{name}@%h",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    worker = Worker(proc, env, log)
-    worker.name = f"{name}@{os.uname().nodename}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited early:\n{log.read_text()}")
-        if app.control.ping(destination=[worker.name], timeout=0.5):
-            return worker
-    stop_worker(worker, kill=True)
-    raise RuntimeError(f"celery worker did not come up:\n{log.read_text()}")
+    return start_worker(tmp_path, concurrency=1, name=f"crash{uuid.uuid4().hex[:6]}", queue=queue)
 
 
 def pending_version(model, tenant) -> ModelVersion:

@@ -4,10 +4,8 @@ private Celery worker whose environment the test chooses (a short visibility tim
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,12 +13,11 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import connection
 
 from config.celery_app import app
 from registry import publishing, usage
 from registry.services import registration
-from tests.helpers import ROOT, Worker, stop_worker, worker_env
+from tests.helpers import Worker, start_worker, stop_worker
 
 
 def free_port() -> int:
@@ -114,47 +111,16 @@ def outage_redis(tmp_path, settings):
 
 
 def _start_private_worker(tmp_path: Path, queue: str, **env_overrides: str) -> Worker:
-    """A worker on a queue of its own, with extra environment (CELERY_VISIBILITY_TIMEOUT, REDIS_URL, …)."""
-    env = worker_env(connection.settings_dict["NAME"])
-    env.update(env_overrides)
-    name = f"rel{uuid.uuid4().hex[:6]}"
-    log = tmp_path / f"celery-{name}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "-n",
-            f"{name}@%h",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    """A worker on a queue of its own, with extra environment (CELERY_VISIBILITY_TIMEOUT, REDIS_URL, …). It may use
+    another broker than this process: wait for its "ready" line instead of a control ping."""
+    return start_worker(
+        tmp_path,
+        concurrency=1,
+        name=f"rel{uuid.uuid4().hex[:6]}",
+        env=env_overrides,
+        queue=queue,
+        ready_by_log=True,
     )
-    worker = Worker(proc, env, log)
-    worker.name = f"{name}@{os.uname().nodename}"
-    # The worker may use another broker than this process: wait for its "ready" line instead of a control ping.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited early:\n{worker.logs()}")
-        if " ready." in worker.logs():
-            return worker
-        time.sleep(0.1)
-    stop_worker(worker, kill=True)
-    raise RuntimeError(f"celery worker did not come up:\n{worker.logs()}")
 
 
 @pytest.fixture
