@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import conf, outbox, sender
-from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from .. import conf, outbox, sender
+from ..models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

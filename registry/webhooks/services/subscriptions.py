@@ -21,10 +21,9 @@ from registry import events as registry_events
 from registry.models import RegisteredModel
 from tenants.access import Principal
 
-from . import outbox, ssrf
-from .access import require_webhook_access
-from .delivery import deliveries_requeue, delivery_attempt, delivery_record_attempt
-from .models import Webhook, WebhookDelivery
+from .. import outbox, ssrf
+from ..access import require_webhook_access
+from ..models import Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -273,14 +272,3 @@ def _delivery_of(webhook: Webhook, delivery_id: Any) -> WebhookDelivery:
     if found is None:
         raise NotFound(f"Delivery {str(delivery_id)[:64]} of webhook {webhook.pk} not found")
     return found
-
-
-__all__ = [
-    "deliveries_requeue",
-    "delivery_attempt",
-    "delivery_record_attempt",
-    "delivery_replay",
-    "webhook_create",
-    "webhook_delete",
-    "webhook_update",
-]
