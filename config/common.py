@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import time
+
+# MLflow's rule for param, metric and tag names (runs, experiments, models and versions alike).
+MLFLOW_NAME_RE = re.compile(r"^[/\w.\- :]*$")
 
 
 def now_ms() -> int:

@@ -12,7 +12,7 @@ What is cached is the version data and the model's id and owner team, never an a
 runs the usual permission check (`permissions.allows`) for the caller, whose principal is always read fresh.
 
 Redis trouble never fails a read: short timeouts, no retries, every error swallowed (the read goes to the
-database), and after a failure Redis is not asked again for `BACKOFF_SECONDS`. A bump that fails is kept and
+database), and after a failure Redis is not asked again for a few seconds (`config.fastredis`). A bump that fails is kept and
 retried before this process reads the cache again (until it lands, this process does not use the cache). The one
 case left: Redis fails exactly at a bump and recovers before that process's next request; other processes may
 then serve the previous answer until the retry lands or the entry expires (`ENTRY_TTL_SECONDS`)."""
@@ -22,14 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import transaction
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from config.fastredis import FailFastRedis
 
 from . import events
 from .models import AuditEvent
@@ -37,39 +36,22 @@ from .models import AuditEvent
 logger = logging.getLogger(__name__)
 
 ENTRY_TTL_SECONDS = 30
-SOCKET_TIMEOUT = 0.2
-BACKOFF_SECONDS = 5.0
-
-_pool: redis.ConnectionPool | None = None
-_down_until = 0.0
+_redis = FailFastRedis()
 _pending_bumps: set[int] = (
     set()
 )  # tenants whose bump failed: retried before this process reads the cache again
 
 
 def connect(url: str | None = None) -> redis.ConnectionPool:
-    global _pool, _down_until
-    _pool = redis.ConnectionPool.from_url(
-        url or settings.REDIS_URL,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        health_check_interval=0,
-    )
-    _down_until = 0.0
-    return _pool
+    return _redis.connect(url)
 
 
 def _client() -> redis.Redis | None:
-    if time.monotonic() < _down_until:
-        return None
-    return redis.Redis(connection_pool=_pool or connect())
+    return _redis.client()
 
 
 def _failed(exc: Exception) -> None:
-    global _down_until
-    _down_until = time.monotonic() + BACKOFF_SECONDS
+    _redis.failed()
     logger.warning("read cache: Redis unavailable (%s); reading from the database", exc)
 
 
@@ -130,7 +112,7 @@ def put(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...], entr
 def bump(tenant_id: int) -> None:
     """Move the tenant to a new generation: every entry cached so far is out of reach. Tried even while reads
     back off, and twice, because a lost bump is the only way to a stale answer."""
-    client = redis.Redis(connection_pool=_pool or connect())
+    client = _redis.raw()
     for attempt in (1, 2):
         try:
             client.incr(_generation_key(tenant_id))

@@ -3,7 +3,7 @@
 A read calls `record_use(principal, version, kind)`: one Redis `HINCRBY` on the version's hash for the day
 (`<prefix>:usage:<tenant>:<model>:<version>:<YYYY-MM-DD>`, field `<kind>:<username>`). It never fails and never
 slows the read: short socket timeouts, no retries, every Redis error swallowed, and after a failure Redis is not
-asked again for `BACKOFF_SECONDS` (so an outage costs at most one timeout per process per few seconds).
+asked again for a few seconds (`config.fastredis`) (so an outage costs at most one timeout per process per few seconds).
 
 `flush()` (beat task `modelgate.flush_usage_counters`) moves the counters into `VersionUsage`: it RENAMEs each live
 hash to a batch key first (atomic: later increments start a fresh hash, none is lost or counted twice), reads the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
 from collections import defaultdict
 from typing import Any, NamedTuple, Protocol
@@ -25,21 +24,18 @@ from typing import Any, NamedTuple, Protocol
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from config.fastredis import FailFastRedis
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("resolve", "download")
 FLUSH_TASK = "modelgate.flush_usage_counters"
 FLUSH_INTERVAL_SECONDS = 60.0
-SOCKET_TIMEOUT = 0.2
-BACKOFF_SECONDS = 5.0
 PENDING_DAYS = 7  # how many recent days of not-yet-flushed counters a reader looks at
 BATCH_RETENTION = dt.timedelta(days=2)  # recorded batch keys older than this can no longer come back
 
-_pool: redis.ConnectionPool | None = None
-_down_until = 0.0
+_redis = FailFastRedis()
 
 
 class VersionLike(Protocol):
@@ -59,21 +55,12 @@ class VersionRef(NamedTuple):
 
 def connect(url: str | None = None) -> redis.ConnectionPool:
     """(Re)build the module's connection pool (default: `settings.REDIS_URL`); tests point it elsewhere."""
-    global _pool, _down_until
-    _pool = redis.ConnectionPool.from_url(
-        url or settings.REDIS_URL,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        health_check_interval=0,
-    )
-    _down_until = 0.0
-    return _pool
+    return _redis.connect(url)
 
 
 def client() -> redis.Redis:
-    return redis.Redis(connection_pool=_pool or connect())
+    """A client even while counting backs off (the flush task's own retries handle an outage)."""
+    return _redis.raw()
 
 
 def _prefix() -> str:
@@ -90,17 +77,16 @@ def _today() -> dt.date:
 
 def record_use(principal: Any, version: VersionLike, kind: str) -> None:
     """Count one resolve or download of `version` by `principal` today. Never raises for Redis trouble."""
-    global _down_until
     if kind not in KINDS:
         raise ValueError(f"unknown usage kind {kind!r}")
-    if time.monotonic() < _down_until:
+    if _redis.is_down():
         return
     username = getattr(principal.user, "username", "") or "anonymous"
     key = live_key(principal.tenant.pk, version.model_id, version.version, _today())
     try:
         client().hincrby(key, f"{kind}:{username}", 1)
     except Exception:  # any failure at all: counting must never fail or slow the read that serves a model
-        _down_until = time.monotonic() + BACKOFF_SECONDS
+        _redis.failed()
         logger.warning("usage counter not recorded (Redis unavailable)", exc_info=True)
 
 
@@ -118,8 +104,7 @@ def _parse_fields(raw: dict[Any, Any]) -> dict[str, list[int]]:
 def pending(tenant_id: int, model_id: int, version: int) -> dict[tuple[dt.date, str], list[int]] | None:
     """Counters of the last `PENDING_DAYS` days not flushed yet: `{(day, username): [resolves, downloads]}`;
     None when Redis cannot be read (the caller shows the flushed rows only)."""
-    global _down_until
-    if time.monotonic() < _down_until:
+    if _redis.is_down():
         return None
     today = _today()
     days = [today - dt.timedelta(days=n) for n in range(PENDING_DAYS)]
@@ -129,7 +114,7 @@ def pending(tenant_id: int, model_id: int, version: int) -> dict[tuple[dt.date, 
             pipe.hgetall(live_key(tenant_id, model_id, version, day))
         results = pipe.execute()
     except Exception:  # a Redis outage must not fail the provenance page either
-        _down_until = time.monotonic() + BACKOFF_SECONDS
+        _redis.failed()
         logger.warning("pending usage counters not read (Redis unavailable)", exc_info=True)
         return None
     found: dict[tuple[dt.date, str], list[int]] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from config.common import path_not_unique
+from config.common import MLFLOW_NAME_RE, path_not_unique
 from config.errors import InvalidParameter
 from config.validation import check_name, check_text
 
@@ -21,7 +21,6 @@ MAX_TAG_VALUE_LENGTH = 100_000
 MAX_ALIAS_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 100_000
 OWNER_TEAM_TAG = "owner_team"
-_TAG_KEY_RE = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for tag names
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
 STAGES = tuple(Stage.values)  # ("None", "Staging", "Production", "Archived")
@@ -55,7 +54,7 @@ def validate_tag(key: Any, value: Any = "", *, check_value: bool = True) -> tupl
     if not isinstance(key, str) or key == "":
         raise InvalidParameter("Missing value for required parameter 'key'.")
     check_name(key, "key")
-    if not _TAG_KEY_RE.match(key) or path_not_unique(key):
+    if not MLFLOW_NAME_RE.match(key) or path_not_unique(key):
         raise InvalidParameter(
             f"Invalid value '{key}' for parameter 'key': names may only contain alphanumerics, "
             f"underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."

@@ -97,7 +97,8 @@ def _write(key: str, data: bytes) -> None:
 
 def write(*, tenant_id: int, seq: int, hash: str) -> dict[str, Any]:
     """Sign and store a checkpoint (its own key, then `latest.json`). Outside transactions."""
-    assert not in_transaction(), "storage I/O inside a transaction"
+    if in_transaction():
+        raise RuntimeError("storage I/O inside a transaction")
     payload: dict[str, Any] = {
         "tenant": tenant_id,
         "seq": seq,
@@ -130,7 +131,8 @@ def read_latest(tenant_id: int) -> Checkpoint | None:
 
     When `latest.json` is missing but numbered checkpoints exist, the highest-numbered one is used: removing
     `latest.json` must not switch the truncation check off."""
-    assert not in_transaction(), "storage I/O inside a transaction"
+    if in_transaction():
+        raise RuntimeError("storage I/O inside a transaction")
     storage = storages["artifacts"]
     latest = key_for(tenant_id, "latest")
     if not storage.exists(latest):

@@ -13,7 +13,7 @@ Locking order, as everywhere: model row → version row → request row → the 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -356,7 +356,7 @@ def transition_request_apply(*, request_id: int) -> str | None:
         approvers=approvers,
     )
     if not moved:
-        assert result is not None
+        result = cast(dict[str, Any], result)  # a refused promotion always carries its gate result
         return _fail(req, model, version, f"gate failed: {result['reason']}", result)
     req.status = Status.APPLIED
     req.result = result

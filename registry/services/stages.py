@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 
@@ -227,7 +227,7 @@ def _transition_stage(
         gate=gate,
     )
     if not moved:
-        assert result is not None
+        result = cast(dict[str, Any], result)  # a refused promotion always carries its gate result
         # Returned, not raised: raising would roll back the `gate.failed` record with the promotion.
         return GateFailure(model=model.name, version=version.version, stage=stage, result=result)
     return version

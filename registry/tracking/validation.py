@@ -8,9 +8,8 @@ These take typed values (the MLflow API's parsers, `registry/mlflow_api/payloads
 from __future__ import annotations
 
 import posixpath
-import re
 
-from config.common import path_not_unique
+from config.common import MLFLOW_NAME_RE, path_not_unique
 from config.errors import InvalidParameter
 from config.validation import check_name, check_text
 
@@ -36,8 +35,6 @@ MAX_METRIC_DATASET_DIGEST_SIZE = 64  # a metric's dataset_digest column
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
-_NAME_RE = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for param, metric and tag names
-
 
 def missing(what: str) -> InvalidParameter:
     return InvalidParameter(
@@ -51,7 +48,7 @@ def validate_key(key: str, what: str = "key") -> str:
     if key == "":
         raise missing(what)
     check_name(key, what)
-    if not _NAME_RE.match(key):
+    if not MLFLOW_NAME_RE.match(key):
         raise InvalidParameter(
             f"Invalid value '{key}' for parameter '{what}' supplied: Names may only contain alphanumerics, "
             f"underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
