@@ -49,6 +49,11 @@ HTTP_STATUS = {
 # `mlflow_wire = True` and keep MLflow's statuses).
 NATIVE_STATUS = {"RESOURCE_ALREADY_EXISTS": 409}
 
+# Where MLflow's client knows the kind of failure under another name. The client reads an `error_code` that is not
+# one of its `ErrorCode` names as INTERNAL_ERROR, so on the MLflow wire a stale precondition (a failed gate, an
+# expected stage or alias target that moved) is MLflow's own RESOURCE_CONFLICT (409 there too).
+MLFLOW_WIRE_CODE = {"CONFLICT": "RESOURCE_CONFLICT"}
+
 
 class ModelgateError(Exception):
     code = "INTERNAL_ERROR"
@@ -147,7 +152,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ModelgateError):
         mlflow_wire = getattr(context.get("view"), "mlflow_wire", False)
         status = exc.status if mlflow_wire else NATIVE_STATUS.get(exc.code, exc.status)
-        response = Response(exc.as_dict(), status=status)
+        body = exc.as_dict()
+        if mlflow_wire:
+            body["error_code"] = MLFLOW_WIRE_CODE.get(exc.code, exc.code)
+        response = Response(body, status=status)
     elif isinstance(exc, drf_exceptions.ValidationError):
         response = error_response("INVALID_PARAMETER_VALUE", _flatten_validation(exc.detail), exc.detail)
     elif isinstance(exc, drf_exceptions.ParseError):

@@ -228,6 +228,21 @@ def test_unknown_alias_is_mlflows_400_and_missing_things_are_404(setup):
     assert res.status_code == 400
 
 
+def test_a_stale_precondition_is_mlflows_resource_conflict(setup, owner, tenant):
+    """The MLflow client reads codes outside its ErrorCode enum as INTERNAL_ERROR; a conflict must keep its kind."""
+    p = principal(owner, tenant, ALL_SCOPES)
+    services.model_version_create(
+        principal=p, model=setup["model"], source=f"models:/{setup['logged'].model_id}"
+    )
+    res = call(
+        setup["client"], "POST", "registered-models/alias", {"name": "churn", "alias": "next", "version": "2"}
+    )
+    assert res.status_code == 409
+    assert res.json()["error_code"] == "RESOURCE_CONFLICT"
+    assert "only READY versions can carry an alias" in res.json()["message"]
+    assert not ModelAlias.objects.filter(alias="next").exists()
+
+
 def test_search_pages_with_tokens_and_excludes_prompts(setup, owner, tenant):
     p = principal(owner, tenant, ALL_SCOPES)
     for i in range(3):
