@@ -1,7 +1,8 @@
 """Tenant settings, for tenant admins only (everyone else gets 403 on every URL here, another tenant's 404 from the
-gatekeeper): memberships and roles, teams and their members, service accounts and their tokens (a new account's
-token is shown once), and the models' request policies. Every change is a `tenants` / `accounts` / `registry`
-service call, audited like the API's."""
+gatekeeper): memberships and roles (add an existing user, change a role, remove), teams (create, rename, delete)
+and their members, service accounts and their tokens (a new account's token is shown once). Request policies and
+webhooks are in `settings_governance.py` and `settings_webhooks.py`. Every change is a `tenants` / `accounts` /
+`registry` service call, audited like the API's."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from accounts import services as account_services
 from accounts.models import ApiToken, ServiceAccount
 from config.errors import InvalidParameter, NotFound, PermissionDenied
 from registry.models import Stage, TransitionPolicy
+from registry.webhooks import outbox as webhook_outbox
 from registry.webhooks import selectors as webhook_selectors
 from tenants import services as tenant_services
 from tenants.access import Principal
 from tenants.models import Membership, Role, Team, TeamMembership
 
 from ..access import after_post, page, tenant_page
+from ..selectors import readable_models, user_to_invite
+
+MODEL_CHOICES = (
+    500  # suggestions offered for the policy and webhook forms' model field (any name may be typed)
+)
 
 
 def _require_admin(principal: Principal) -> None:
@@ -39,8 +46,9 @@ def _member(principal: Principal, username: str) -> Any:
     return membership.user
 
 
-def _back(principal: Principal) -> str:
-    return reverse("web:settings", kwargs={"tenant": principal.tenant.slug})
+def _back(principal: Principal, section: str = "") -> str:
+    url = reverse("web:settings", kwargs={"tenant": principal.tenant.slug})
+    return f"{url}#{section}" if section else url
 
 
 def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpResponse:
@@ -74,10 +82,14 @@ def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpRes
             for w in webhook_selectors.webhook_list(principal)
         ],
         "stages": Stage.values,
+        "model_names": list(
+            readable_models(principal).order_by("name").values_list("name", flat=True)[:MODEL_CHOICES]
+        ),
+        "webhook_events": [webhook_outbox.ALL, *webhook_outbox.EVENTS],
         **extra,
     }
     response = page(request, principal, "web/settings.html", context, nav="settings")
-    if "secret" in extra:
+    if "secret" in extra or "webhook_secret" in extra:
         response.headers["Cache-Control"] = "no-store"  # the one response carrying the secret
     return response
 
@@ -107,6 +119,21 @@ def settings_page(request: HttpRequest, principal: Principal) -> HttpResponse:
 
 @require_POST
 @tenant_page
+def member_add(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """Add an existing user (by username or email) to the tenant with a role."""
+    _require_admin(principal)
+
+    def add() -> str:
+        user = user_to_invite(request.POST.get("user", ""))
+        role = request.POST.get("role", "")
+        tenant_services.membership_add(tenant=principal.tenant, user=user, role=role, actor=request.user)
+        return f"{user.username} added to the tenant as {role}."
+
+    return after_post(request, _back(principal, "members-heading"), add)
+
+
+@require_POST
+@tenant_page
 def member_role(request: HttpRequest, principal: Principal, username: str) -> HttpResponse:
     _require_admin(principal)
     user = _member(principal, username)
@@ -132,6 +159,51 @@ def member_remove(request: HttpRequest, principal: Principal, username: str) -> 
         return f"{username} removed from the tenant."
 
     return after_post(request, _back(principal), remove)
+
+
+@require_POST
+@tenant_page
+def team_create(request: HttpRequest, principal: Principal) -> HttpResponse:
+    _require_admin(principal)
+
+    def create() -> str:
+        team = tenant_services.team_create(
+            tenant=principal.tenant,
+            slug=request.POST.get("slug", "").strip(),
+            name=request.POST.get("name", "").strip(),
+            actor=request.user,
+        )
+        return f"Team {team.slug} created."
+
+    return after_post(request, _back(principal, "teams-heading"), create)
+
+
+@require_POST
+@tenant_page
+def team_rename(request: HttpRequest, principal: Principal, team: str) -> HttpResponse:
+    _require_admin(principal)
+    found = tenant_services.team_get(tenant=principal.tenant, slug=team)
+
+    def rename() -> str:
+        renamed = tenant_services.team_update(
+            team=found, name=request.POST.get("name", ""), actor=request.user
+        )
+        return f"Team {renamed.slug} is now named {renamed.name}."
+
+    return after_post(request, _back(principal, "teams-heading"), rename)
+
+
+@require_POST
+@tenant_page
+def team_delete(request: HttpRequest, principal: Principal, team: str) -> HttpResponse:
+    _require_admin(principal)
+    found = tenant_services.team_get(tenant=principal.tenant, slug=team)
+
+    def delete() -> str:
+        tenant_services.team_delete(team=found, actor=request.user)
+        return f"Team {found.slug} deleted."
+
+    return after_post(request, _back(principal, "teams-heading"), delete)
 
 
 @require_POST
