@@ -65,6 +65,7 @@ urlpatterns = [
         "settings/tokens/<int:token_id>/revoke/", settings.account_token_revoke, name="settings-token-revoke"
     ),
     path("settings/policies/", settings_governance.policy_set, name="settings-policy"),
+    path("settings/policies/delete/", settings_governance.policy_delete, name="settings-policy-delete"),
     # Webhooks (registry/web/views/settings_webhooks.py)
     path("settings/webhooks/", settings_webhooks.webhook_create, name="settings-webhook-create"),
     path(

@@ -6,6 +6,7 @@ webhooks are in `settings_governance.py` and `settings_webhooks.py`. Every chang
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -88,10 +89,31 @@ def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpRes
         "webhook_events": [webhook_outbox.ALL, *webhook_outbox.EVENTS],
         **extra,
     }
+    context.setdefault("policy_form", _policy_form(principal, request.GET.get("policy", "")))
     response = page(request, principal, "web/settings.html", context, nav="settings")
     if "secret" in extra or "webhook_secret" in extra:
         response.headers["Cache-Control"] = "no-store"  # the one response carrying the secret
     return response
+
+
+def _policy_form(principal: Principal, policy_id: str) -> dict[str, Any] | None:
+    """The policy form's values when editing an existing policy (`?policy=<id>`, from its row's Edit link)."""
+    if not policy_id.isascii() or not policy_id.isdigit() or len(policy_id) > 18:
+        return None
+    policy = (
+        TransitionPolicy.objects.filter(model__tenant=principal.tenant, pk=int(policy_id))
+        .select_related("model")
+        .first()
+    )
+    if policy is None:
+        return None
+    return {
+        "model": policy.model.name,
+        "stage": policy.stage,
+        "requires_approval": policy.requires_approval,
+        "approvals_required": policy.approvals_required,
+        "gate": json.dumps(policy.gate) if policy.gate else "",
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -161,8 +161,36 @@ def test_a_tenant_admin_disables_enables_and_deletes_a_webhook(browser_for, tena
     assert AuditEvent.objects.filter(action="webhook.deleted", actor_name="ada").count() == 1
 
 
+def test_a_tenant_admin_edits_and_removes_a_policy(browser_for, tenant_admin, owner, tenant, churn):
+    from registry import services as registry_services
+    from registry.models import TransitionPolicy
+    from tests.registry.web.conftest import principal_of
+
+    policy = registry_services.transition_policy_set(
+        principal=principal_of(tenant_admin, tenant),
+        model=churn.model,
+        stage="Production",
+        approvals_required=2,
+        gate={"metric": "auc", "op": ">=", "threshold": 0.7},
+    )
+    browser = browser_for(tenant_admin)
+    html = messages_of(browser.get(f"/t/acme/settings/?policy={policy.pk}"))
+    assert "Edit the Production policy of churn" in html
+    assert 'id="pol-approvals" min="1" value="2"' in html and "&quot;threshold&quot;: 0.7" in html
+    assert "Set a policy" in messages_of(browser.get("/t/acme/settings/?policy=nope"))
+    removal = {"model": "churn", "stage": "Production"}
+    assert browser_for(owner).post("/t/acme/settings/policies/delete/", removal).status_code == 403
+    assert TransitionPolicy.objects.filter(pk=policy.pk).exists()
+    assert browser.post("/t/acme/settings/policies/delete/", removal).status_code == 303
+    assert not TransitionPolicy.objects.filter(pk=policy.pk).exists()
+    assert AuditEvent.objects.filter(action="transition_policy.deleted", actor_name="ada").count() == 1
+    again = browser.post("/t/acme/settings/policies/delete/", removal)
+    assert again.status_code == 404  # nothing left to remove
+
+
 def manage_posts(webhook_pk: int) -> list[tuple[str, dict]]:
     return [
+        ("/t/acme/settings/policies/delete/", {"model": "churn", "stage": "Production"}),
         ("/t/acme/settings/members/", {"user": "oscar", "role": "admin"}),
         ("/t/acme/settings/teams/", {"slug": "sneaky"}),
         ("/t/acme/settings/teams/alpha/rename/", {"name": "Renamed"}),
@@ -197,7 +225,7 @@ def test_another_tenants_admin_gets_404_on_every_manage_url(browser_for, outside
     for url, data in manage_posts(hook.pk):
         assert browser.post(url, data).status_code == 404, url
     # From their own tenant's settings, acme's teams and webhooks do not exist either.
-    for url, data in manage_posts(hook.pk)[2:]:
+    for url, data in manage_posts(hook.pk)[3:]:
         if url.endswith("/webhooks/"):
             continue
         assert browser.post(url.replace("/t/acme/", "/t/globex/"), data).status_code == 404, url
