@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services as account_services
 from accounts.models import ApiToken, ServiceAccount
-from config.errors import InvalidParameter, NotFound, PermissionDenied
+from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
 from registry.models import Stage, TransitionPolicy
 from registry.webhooks import outbox as webhook_outbox
 from registry.webhooks import selectors as webhook_selectors
@@ -134,7 +134,7 @@ def settings_page(request: HttpRequest, principal: Principal) -> HttpResponse:
             scopes=request.POST.getlist("scopes") or None,
             actor=request.user,
         )
-    except (InvalidParameter, NotFound) as exc:
+    except (InvalidParameter, NotFound, AlreadyExists) as exc:  # input to correct: shown above the form
         return _render(request, principal, account_error=exc.message)
     return _render(request, principal, secret=secret, created=account)
 

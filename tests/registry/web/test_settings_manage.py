@@ -102,6 +102,15 @@ def test_a_team_that_still_owns_models_is_not_deleted(browser_for, tenant_admin,
     assert Team.objects.filter(tenant__slug="acme", slug="alpha").exists()
 
 
+def test_a_duplicate_service_account_name_is_explained_above_the_form(browser_for, tenant_admin):
+    browser = browser_for(tenant_admin)
+    assert browser.post("/t/acme/settings/", {"name": "ci", "role": "member"}).status_code == 200
+    again = browser.post("/t/acme/settings/", {"name": "ci", "role": "member"})
+    assert again.status_code == 200
+    assert "Service account &#x27;ci&#x27; already exists" in messages_of(again)
+    assert 'id="service-account-token"' not in messages_of(again)
+
+
 def test_a_new_webhooks_secret_is_shown_once(browser_for, tenant_admin, allow_loopback_webhooks):
     browser = browser_for(tenant_admin)
     res = browser.post("/t/acme/settings/webhooks/", {**HOOK, "description": "chat"})
