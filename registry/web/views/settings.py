@@ -26,9 +26,8 @@ from tenants.models import Membership, Role, Team, TeamMembership
 from ..access import after_post, page, tenant_page
 from ..selectors import readable_models, user_to_invite
 
-MODEL_CHOICES = (
-    500  # suggestions offered for the policy and webhook forms' model field (any name may be typed)
-)
+# Model names suggested by the policy and webhook forms' model field (any name may still be typed).
+MODEL_CHOICES = 500
 
 
 def _require_admin(principal: Principal) -> None:
