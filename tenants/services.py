@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from config.errors import AlreadyExists, InvalidParameter, NotFound
+from config.errors import AlreadyExists, Conflict, InvalidParameter, NotFound
 from registry import events
 
 from .models import Membership, Role, Team, TeamMembership, Tenant, slug_validator
@@ -176,6 +176,37 @@ def team_update(*, team: Team, name: str, actor=None) -> Team:
     return team
 
 
+@transaction.atomic(durable=True)
+def team_delete(*, team: Team, actor=None) -> None:
+    """Delete a team that owns nothing: its memberships and its permission group (with the grants made to it) go
+    with it. A team still owning models or experiments is refused, so nothing is left without an owner by a click."""
+    team = Team.objects.select_for_update().select_related("tenant", "group").get(pk=team.pk)
+    owned = [
+        what
+        for what, count in (
+            ("models", team.registered_models.count()),
+            ("experiments", team.experiments.count()),
+        )
+        if count
+    ]
+    if owned:
+        raise Conflict(
+            f"Team '{team.slug}' still owns {' and '.join(owned)}: give them another owner team before deleting it."
+        )
+    members = sorted(TeamMembership.objects.filter(team=team).values_list("user__username", flat=True))
+    # Recorded before the rows go so the event keeps the team's id; the row is locked, so nothing joins meanwhile.
+    events.emit(
+        tenant=team.tenant,
+        actor=actor,
+        action="team.deleted",
+        obj=team,
+        before={"slug": team.slug, "name": team.name, "members": members},
+    )
+    group = team.group
+    team.delete()  # cascades to its memberships; service accounts of the team keep their tenant role only
+    group.delete()  # the group is PROTECTed while the team exists; its object grants cascade with it
+
+
 def team_get(*, tenant: Tenant, slug: str) -> Team:
     team = Team.objects.filter(tenant=tenant, slug=slug).select_related("group").first()
     if team is None:
@@ -217,6 +248,29 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
 @transaction.atomic(durable=True)
 def membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
     return _membership_set(tenant=tenant, user=user, role=role, actor=actor)
+
+
+@transaction.atomic(durable=True)
+def membership_add(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
+    """Add an existing user to a tenant with a role. Unlike `membership_set`, an existing member is refused
+    rather than silently given another role (changing a role is its own, separate action)."""
+    if role not in Role.values:
+        raise InvalidParameter(f"Invalid role {role!r}: use admin, member or viewer.")
+    if Membership.objects.filter(tenant=tenant, user=user).exists():
+        raise AlreadyExists(f"User '{user.username}' is already a member of tenant '{tenant.slug}'.")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    except IntegrityError as exc:  # a concurrent add won the race
+        raise AlreadyExists(f"User '{user.username}' is already a member of tenant '{tenant.slug}'.") from exc
+    events.emit(
+        tenant=tenant,
+        actor=actor,
+        action="membership.created",
+        obj=membership,
+        after={"user": user.username, "role": role},
+    )
+    return membership
 
 
 def _team_member_add(

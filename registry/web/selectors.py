@@ -143,3 +143,21 @@ def own_token(principal: Principal, token_id: int) -> ApiToken:
     if token is None:
         raise NotFound("Token not found.")
     return token
+
+
+def user_to_invite(identifier: str) -> User:
+    """An existing active user named by username or email, for a tenant admin adding members. Not found is a
+    form error (InvalidParameter), not a 404: the admin typed it, and the page they are on exists."""
+    identifier = identifier.strip()
+    if not identifier or not is_storable(identifier):
+        raise InvalidParameter("Give the username or email of an existing user.")
+    # Service accounts belong to the tenant that made them: never added to another one.
+    people = User.objects.filter(is_active=True, service_account__isnull=True)
+    found = list(people.filter(username=identifier)[:1]) or list(people.filter(email__iexact=identifier)[:2])
+    if not found:
+        raise InvalidParameter(f"No user has the username or email '{identifier[:200]}'.")
+    if len(found) > 1:
+        raise InvalidParameter(
+            f"Several users have the email '{identifier[:200]}': give the username instead."
+        )
+    return found[0]

@@ -14,6 +14,7 @@ from .views import (
     runs,
     settings,
     settings_governance,
+    settings_webhooks,
     tokens,
     versions,
 )
@@ -52,13 +53,31 @@ urlpatterns = [
     path("audit/verify/", audit.audit_verify, name="audit-verify"),
     # Tenant settings, tenant admins only (registry/web/views/settings.py)
     path("settings/", settings.settings_page, name="settings"),
+    path("settings/members/", settings.member_add, name="settings-member-add"),
     path("settings/members/<str:username>/role/", settings.member_role, name="settings-member-role"),
     path("settings/members/<str:username>/remove/", settings.member_remove, name="settings-member-remove"),
+    path("settings/teams/", settings.team_create, name="settings-team-create"),
+    # Before the generic "<verb>" route below, which would otherwise take "rename" and "delete" as verbs.
+    path("settings/teams/<str:team>/rename/", settings.team_rename, name="settings-team-rename"),
+    path("settings/teams/<str:team>/delete/", settings.team_delete, name="settings-team-delete"),
     path("settings/teams/<str:team>/<str:verb>/", settings.team_member, name="settings-team-member"),
     path(
         "settings/tokens/<int:token_id>/revoke/", settings.account_token_revoke, name="settings-token-revoke"
     ),
     path("settings/policies/", settings_governance.policy_set, name="settings-policy"),
+    path("settings/policies/delete/", settings_governance.policy_delete, name="settings-policy-delete"),
+    # Webhooks (registry/web/views/settings_webhooks.py)
+    path("settings/webhooks/", settings_webhooks.webhook_create, name="settings-webhook-create"),
+    path(
+        "settings/webhooks/<int:webhook_id>/active/",
+        settings_webhooks.webhook_active,
+        name="settings-webhook-active",
+    ),
+    path(
+        "settings/webhooks/<int:webhook_id>/delete/",
+        settings_webhooks.webhook_delete,
+        name="settings-webhook-delete",
+    ),
     path(
         "settings/webhooks/<int:webhook_id>/deliveries/<str:delivery_id>/replay/",
         settings_governance.delivery_replay,

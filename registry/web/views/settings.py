@@ -1,10 +1,12 @@
 """Tenant settings, for tenant admins only (everyone else gets 403 on every URL here, another tenant's 404 from the
-gatekeeper): memberships and roles, teams and their members, service accounts and their tokens (a new account's
-token is shown once), and the models' request policies. Every change is a `tenants` / `accounts` / `registry`
-service call, audited like the API's."""
+gatekeeper): memberships and roles (add an existing user, change a role, remove), teams (create, rename, delete)
+and their members, service accounts and their tokens (a new account's token is shown once). Request policies and
+webhooks are in `settings_governance.py` and `settings_webhooks.py`. Every change is a `tenants` / `accounts` /
+`registry` service call, audited like the API's."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -13,14 +15,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services as account_services
 from accounts.models import ApiToken, ServiceAccount
-from config.errors import InvalidParameter, NotFound, PermissionDenied
+from config.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
 from registry.models import Stage, TransitionPolicy
+from registry.webhooks import outbox as webhook_outbox
 from registry.webhooks import selectors as webhook_selectors
 from tenants import services as tenant_services
 from tenants.access import Principal
 from tenants.models import Membership, Role, Team, TeamMembership
 
 from ..access import after_post, page, tenant_page
+from ..selectors import readable_models, user_to_invite
+
+# Model names suggested by the policy and webhook forms' model field (any name may still be typed).
+MODEL_CHOICES = 500
 
 
 def _require_admin(principal: Principal) -> None:
@@ -39,8 +46,9 @@ def _member(principal: Principal, username: str) -> Any:
     return membership.user
 
 
-def _back(principal: Principal) -> str:
-    return reverse("web:settings", kwargs={"tenant": principal.tenant.slug})
+def _back(principal: Principal, section: str = "") -> str:
+    url = reverse("web:settings", kwargs={"tenant": principal.tenant.slug})
+    return f"{url}#{section}" if section else url
 
 
 def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpResponse:
@@ -74,12 +82,37 @@ def _render(request: HttpRequest, principal: Principal, **extra: Any) -> HttpRes
             for w in webhook_selectors.webhook_list(principal)
         ],
         "stages": Stage.values,
+        "model_names": list(
+            readable_models(principal).order_by("name").values_list("name", flat=True)[:MODEL_CHOICES]
+        ),
+        "webhook_events": [webhook_outbox.ALL, *webhook_outbox.EVENTS],
         **extra,
     }
+    context.setdefault("policy_form", _policy_form(principal, request.GET.get("policy", "")))
     response = page(request, principal, "web/settings.html", context, nav="settings")
-    if "secret" in extra:
+    if "secret" in extra or "webhook_secret" in extra:
         response.headers["Cache-Control"] = "no-store"  # the one response carrying the secret
     return response
+
+
+def _policy_form(principal: Principal, policy_id: str) -> dict[str, Any] | None:
+    """The policy form's values when editing an existing policy (`?policy=<id>`, from its row's Edit link)."""
+    if not policy_id.isascii() or not policy_id.isdigit() or len(policy_id) > 18:
+        return None
+    policy = (
+        TransitionPolicy.objects.filter(model__tenant=principal.tenant, pk=int(policy_id))
+        .select_related("model")
+        .first()
+    )
+    if policy is None:
+        return None
+    return {
+        "model": policy.model.name,
+        "stage": policy.stage,
+        "requires_approval": policy.requires_approval,
+        "approvals_required": policy.approvals_required,
+        "gate": json.dumps(policy.gate) if policy.gate else "",
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,9 +133,24 @@ def settings_page(request: HttpRequest, principal: Principal) -> HttpResponse:
             scopes=request.POST.getlist("scopes") or None,
             actor=request.user,
         )
-    except (InvalidParameter, NotFound) as exc:
+    except (InvalidParameter, NotFound, AlreadyExists) as exc:  # input to correct: shown above the form
         return _render(request, principal, account_error=exc.message)
     return _render(request, principal, secret=secret, created=account)
+
+
+@require_POST
+@tenant_page
+def member_add(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """Add an existing user (by username or email) to the tenant with a role."""
+    _require_admin(principal)
+
+    def add() -> str:
+        user = user_to_invite(request.POST.get("user", ""))
+        role = request.POST.get("role", "")
+        tenant_services.membership_add(tenant=principal.tenant, user=user, role=role, actor=request.user)
+        return f"{user.username} added to the tenant as {role}."
+
+    return after_post(request, _back(principal, "members-heading"), add)
 
 
 @require_POST
@@ -132,6 +180,51 @@ def member_remove(request: HttpRequest, principal: Principal, username: str) -> 
         return f"{username} removed from the tenant."
 
     return after_post(request, _back(principal), remove)
+
+
+@require_POST
+@tenant_page
+def team_create(request: HttpRequest, principal: Principal) -> HttpResponse:
+    _require_admin(principal)
+
+    def create() -> str:
+        team = tenant_services.team_create(
+            tenant=principal.tenant,
+            slug=request.POST.get("slug", "").strip(),
+            name=request.POST.get("name", "").strip(),
+            actor=request.user,
+        )
+        return f"Team {team.slug} created."
+
+    return after_post(request, _back(principal, "teams-heading"), create)
+
+
+@require_POST
+@tenant_page
+def team_rename(request: HttpRequest, principal: Principal, team: str) -> HttpResponse:
+    _require_admin(principal)
+    found = tenant_services.team_get(tenant=principal.tenant, slug=team)
+
+    def rename() -> str:
+        renamed = tenant_services.team_update(
+            team=found, name=request.POST.get("name", ""), actor=request.user
+        )
+        return f"Team {renamed.slug} is now named {renamed.name}."
+
+    return after_post(request, _back(principal, "teams-heading"), rename)
+
+
+@require_POST
+@tenant_page
+def team_delete(request: HttpRequest, principal: Principal, team: str) -> HttpResponse:
+    _require_admin(principal)
+    found = tenant_services.team_get(tenant=principal.tenant, slug=team)
+
+    def delete() -> str:
+        tenant_services.team_delete(team=found, actor=request.user)
+        return f"Team {found.slug} deleted."
+
+    return after_post(request, _back(principal, "teams-heading"), delete)
 
 
 @require_POST

@@ -1,5 +1,6 @@
-"""Tenant settings, governance part (tenant admins only, like `settings.py`): edit a model's request policy and
-gate (`transition_policy_set`) and replay a webhook delivery (`delivery_replay`). Webhooks and their delivery log
+"""Tenant settings, governance part (tenant admins only, like `settings.py`): set or edit a model's request policy
+and gate (`transition_policy_set`; the settings page pre-fills its form from `?policy=<id>`), remove one
+(`transition_policy_delete`), and replay a webhook delivery (`delivery_replay`). Webhooks and their delivery log
 are listed on the settings page."""
 
 from __future__ import annotations
@@ -46,7 +47,21 @@ def policy_set(request: HttpRequest, principal: Principal) -> HttpResponse:
         )
         return f"Policy for {model.name} → {policy.stage} saved."
 
-    return after_post(request, _back(principal), save)
+    return after_post(request, _back(principal, "policies-heading"), save)
+
+
+@require_POST
+@tenant_page
+def policy_delete(request: HttpRequest, principal: Principal) -> HttpResponse:
+    _require_admin(principal)
+    model = registry_selectors.model_get(principal, request.POST.get("model", "").strip())
+    stage = request.POST.get("stage", "")
+
+    def delete() -> str:
+        services.transition_policy_delete(principal=principal, model=model, stage=stage)
+        return f"Policy for {model.name} → {stage} removed: one approval, no gate."
+
+    return after_post(request, _back(principal, "policies-heading"), delete)
 
 
 @require_POST

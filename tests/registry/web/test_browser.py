@@ -130,3 +130,56 @@ def test_production_requested_by_one_user_and_approved_by_another_is_applied_by_
     assert "Production" in facts.inner_text()
     assert "applied" in page.locator("section", has=page.locator("#requests-heading")).inner_text()
     assert ModelVersion.objects.get(model=churn.model, version=1).stage == "Archived"
+
+
+def test_a_member_opens_a_version_and_downloads_its_provenance(page, churn):
+    import json
+
+    page.goto("/t/acme/models/churn/versions/1/")
+    sign_in(page)
+    page.wait_for_url(re.compile(r"/t/acme/models/churn/versions/1/$"))
+    assert page.get_by_role("heading", name="Provenance: everything about version 1").is_visible()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download as JSON").click()
+    download = info.value
+    with open(download.path(), encoding="utf-8") as f:
+        provenance = json.load(f)
+    assert provenance["version"]["version"] == "1"
+    assert provenance["version"]["name"] == "churn"
+
+
+def test_a_viewer_sees_no_approve_button_and_the_url_behind_it_answers_403(
+    page, churn, tenant, teammate, viewer
+):
+    from registry import services
+    from registry.models import TransitionRequest, TransitionRequestStatus
+    from tests.registry.web.conftest import principal_of
+
+    viewer.set_password("vera-pw-123")
+    viewer.save(update_fields=["password"])
+    request = services.transition_request_create(
+        principal=principal_of(teammate, tenant),
+        model=churn.model,
+        version=3,
+        stage="Staging",
+        comment="ready",
+    )
+    page.goto(f"/t/acme/requests/{request.pk}/")
+    sign_in(page, "vera", "vera-pw-123")
+    page.wait_for_url(re.compile(rf"/t/acme/requests/{request.pk}/$"))
+    assert page.get_by_role("heading", level=1).is_visible()
+    assert page.get_by_role("button", name="Approve").count() == 0
+    assert page.get_by_role("button", name="Reject").count() == 0
+    # The URL behind the hidden button, posted from the signed-in browser with a valid CSRF token: the 403 is
+    # the permission check's, not CSRF's (whose page would not carry Modelgate's "Not allowed").
+    token = page.locator("input[name=csrfmiddlewaretoken]").first.get_attribute("value")
+    response = page.request.post(
+        f"/t/acme/requests/{request.pk}/approve/",
+        form={"comment": "sneaky", "csrfmiddlewaretoken": token or ""},
+        headers={"Referer": page.url},
+    )
+    assert response.status == 403
+    assert "Not allowed" in response.text()
+    request.refresh_from_db()
+    assert request.status == TransitionRequestStatus.PENDING
+    assert not TransitionRequest.objects.get(pk=request.pk).events.filter(kind="approved").exists()
