@@ -138,7 +138,7 @@ def _presigns(request) -> bool:
     )
 
 
-def _presigned_redirect(request, *, principal, path: str, sha256: str, size: int, version=None):
+def _presigned_redirect(*, principal, path: str, sha256: str, size: int, version=None):
     """Audit the hand-out, then sign (after the commit: no unaudited URL) and redirect to the presigned GET."""
     ttl = int(settings.ARTIFACT_PRESIGNED_TTL_SECONDS)
     expires_at = timezone.now() + timedelta(seconds=ttl)
@@ -200,7 +200,6 @@ class ArtifactView(TenantAPIView):
                 raise NotFound(f"No artifact at '{path}'.")
             if _presigns(request):
                 return _presigned_redirect(
-                    request,
                     principal=self.principal,
                     path=path,
                     sha256=file.sha256,
@@ -214,7 +213,7 @@ class ArtifactView(TenantAPIView):
             raise NotFound(f"No artifact at '{path}'.")
         if _presigns(request):
             return _presigned_redirect(
-                request, principal=self.principal, path=path, sha256=entry.sha256, size=entry.size
+                principal=self.principal, path=path, sha256=entry.sha256, size=entry.size
             )
         return _download(request, self.principal.tenant.pk, entry.sha256, entry.size, path)
 

@@ -21,6 +21,7 @@ import requests
 from django.conf import settings as django_settings
 
 from registry import services as registry_services
+from registry.artifacts import storage
 from registry.models import AuditEvent, VersionStatus
 from registry.tracking import services as tracking_services
 from tests.helpers import client_for, issue, principal_of
@@ -66,13 +67,15 @@ def presigned_events(tenant):
 
 
 @pytest.mark.parametrize("which", ["run_path", "version_path"])
-def test_a_download_redirects_to_a_presigned_url_that_serves_the_file(files, which):
+def test_a_download_redirects_to_a_presigned_url_that_serves_the_file(files, which, tenant):
     res = files.client.get(f"{ART}/{getattr(files, which)}")
     assert res.status_code == 302
     assert res["Cache-Control"] == "no-store"
-    assert res["X-Content-SHA256"] == hashlib.sha256(DATA).hexdigest()
+    digest = hashlib.sha256(DATA).hexdigest()
+    assert res["X-Content-SHA256"] == digest
     url = res["Location"]
-    assert url.startswith(files.backend.endpoint + "/")
+    # The content-addressed object itself, never a key derived from the client's path.
+    assert urlsplit(url).path == f"/{files.backend.bucket}/{storage.blob_key(tenant.pk, digest)}"
     fetched = requests.get(url, timeout=30)
     assert fetched.status_code == 200
     assert fetched.content == DATA
