@@ -200,6 +200,19 @@ ARTIFACT_S3_PART_SIZE = int(os.environ.get("S3_PART_SIZE_MB") or "8") * 1024 * 1
 ARTIFACT_S3_MAX_CONCURRENCY = int(os.environ.get("S3_MAX_CONCURRENCY") or "4")
 if not 5 <= ARTIFACT_S3_PART_SIZE // (1024 * 1024) <= 5120 or ARTIFACT_S3_MAX_CONCURRENCY < 1:
     raise RuntimeError("S3_PART_SIZE_MB must be 5 to 5120 and S3_MAX_CONCURRENCY at least 1")
+# Presigned S3 downloads (registry/mlflow_api/artifacts.py): when on, a whole-file download is authorised and
+# audited here, then answered with a 302 to a presigned GET of the blob valid for ARTIFACT_PRESIGNED_TTL_SECONDS, so
+# the bytes flow from S3 to the client instead of through a web process. Only S3 can presign: refused on files.
+ARTIFACT_PRESIGNED_DOWNLOADS = env_bool("ARTIFACT_PRESIGNED_DOWNLOADS", False)
+if ARTIFACT_PRESIGNED_DOWNLOADS and ARTIFACT_STORAGE != "s3":
+    raise ImproperlyConfigured("ARTIFACT_PRESIGNED_DOWNLOADS=true needs ARTIFACT_STORAGE=s3")
+_presigned_ttl = os.environ.get("ARTIFACT_PRESIGNED_TTL_SECONDS", "").strip() or "300"
+# Short-lived by design: a leaked URL is a bearer credential for that blob until it expires.
+if not _presigned_ttl.isdigit() or not 10 <= int(_presigned_ttl) <= 3600:
+    raise ImproperlyConfigured(
+        f"ARTIFACT_PRESIGNED_TTL_SECONDS={_presigned_ttl!r} must be a whole number of seconds from 10 to 3600"
+    )
+ARTIFACT_PRESIGNED_TTL_SECONDS = int(_presigned_ttl)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "artifacts": _artifacts,

@@ -8,7 +8,7 @@ here: `registry.tracking.models` imports `storage`, and they import the models."
 
 from __future__ import annotations
 
-from .reading import BlobStream, hash_blob, open_range
+from .reading import BlobStream, hash_blob, open_range, presigned_url
 from .storage import (
     CHUNK_SIZE,
     MAX_PATH_LENGTH,
@@ -39,6 +39,7 @@ __all__ = [
     "BlobStream",
     "hash_blob",
     "open_range",
+    "presigned_url",
     "quota_error",
     "backend",
     "store_bytes",

@@ -8,7 +8,10 @@ and bounded reads, so memory stays flat in the blob's size."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 from django.core.files.storage import FileSystemStorage
 
@@ -94,3 +97,51 @@ def hash_blob(tenant_id: int, sha256: str) -> tuple[str, int] | None:
     finally:
         stream.close()
     return digest.hexdigest(), size
+
+
+def presigned_url(tenant_id: int, sha256: str, *, filename: str, content_type: str, ttl: int) -> str | None:
+    """A presigned S3 GET of a blob, valid for `ttl` seconds, whose response carries `content_type` and an
+    attachment `filename` (the blob's key is a digest: the client would otherwise save it under that name). None
+    when the backend cannot presign (files). Signing is local computation, no request to S3: callers authorise
+    and audit first, and the URL grants nothing beyond this one object until it expires."""
+    store = backend()
+    if not is_s3(store):
+        return None
+    from django.utils.http import content_disposition_header
+
+    return _presigner(store).generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": store.bucket_name,
+            "Key": s3_key(store, blob_key(tenant_id, sha256)),
+            "ResponseContentDisposition": content_disposition_header(True, filename),
+            "ResponseContentType": content_type,
+        },
+        ExpiresIn=ttl,
+    )
+
+
+_presigners: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_presigners_lock = threading.Lock()
+
+
+def _presigner(store) -> Any:
+    """A boto3 client of the store's session and endpoint that signs with SigV4. Not the store's own client: unless a
+    signature version is configured, botocore presigns S3 URLs with the legacy SigV2 (`AWSAccessKeyId`,
+    `Signature`, `Expires`), which AWS refuses in newer regions and for KMS-encrypted objects. One per storage
+    instance (boto3 clients are thread-safe); a settings change makes a new storage, hence a new client."""
+    with _presigners_lock:
+        client = _presigners.get(store)
+        if client is None:
+            from botocore.config import Config
+
+            client = store._create_session().client(
+                "s3",
+                region_name=store.region_name,
+                use_ssl=store.use_ssl,
+                endpoint_url=store.endpoint_url,
+                config=store.client_config.merge(Config(signature_version="s3v4")),
+                verify=store.verify,
+            )
+            _presigners[store] = client
+        return client

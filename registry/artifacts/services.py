@@ -21,18 +21,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from config.errors import TemporarilyUnavailable
+from config.errors import NotFound, TemporarilyUnavailable
 from registry import events
+from registry.models import ModelVersion, RegisteredModel
+from registry.permissions import require
 from registry.tracking.models import ArtifactEntry, Blob
 from registry.tracking.services._common import actor
 from tenants.access import Principal
 from tenants.models import Tenant
 
 from . import gc, storage
-from .selectors import artifact_experiment, referenced_blobs, remaining_quota, tenant_storage_used
+from .selectors import (
+    artifact_entry,
+    artifact_experiment,
+    referenced_blobs,
+    remaining_quota,
+    tenant_storage_used,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +164,49 @@ def artifact_delete(*, principal: Principal, path: str) -> int:
             before={"path": path, "entries": count},
         )
     return count
+
+
+# --- presigned downloads (registry.mlflow_api.artifacts) ---------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def artifact_presign_record(
+    *,
+    principal: Principal,
+    path: str,
+    sha256: str,
+    size: int,
+    expires_at: datetime,
+    version: ModelVersion | None = None,
+) -> None:
+    """Record that `principal` was handed a presigned URL for the file at `path` (a run artifact, or with `version`
+    a registered version's file), valid until `expires_at`. Rows only: the URL is signed after this commits, so no
+    URL exists that the audit log does not show. The read permission is checked again here, as for a proxied
+    download (a missing or other tenant's path is the same 404)."""
+    after = {"path": path, "sha256": sha256, "size": size, "expires_at": expires_at.isoformat()}
+    if version is not None:
+        # Parent row first, as every service: a concurrent deletion of the model either finished (404) or waits.
+        model = RegisteredModel.objects.select_for_update().filter(pk=version.model_id).first()
+        if model is None or not ModelVersion.objects.filter(pk=version.pk).exists():
+            raise NotFound("Model version artifacts not found.")
+        require(principal, model, "read", action="read model version artifacts")
+        events.emit(
+            tenant=principal.tenant,
+            actor=actor(principal),
+            action="artifact.presigned",
+            obj=version,
+            model_id=model.pk,
+            version=version.version,
+            after=after,
+        )
+        return
+    artifact_experiment(principal, path, "read")
+    entry = artifact_entry(principal, path)
+    if entry is None or entry.sha256 != sha256:  # deleted or replaced since the view looked: ask again
+        raise NotFound(f"No artifact at '{path}'.")
+    events.emit(
+        tenant=principal.tenant, actor=actor(principal), action="artifact.presigned", obj=entry, after=after
+    )
 
 
 # --- integrity findings (registry.artifacts.integrity) ------------------------------------------------------------

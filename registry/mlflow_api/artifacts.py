@@ -10,17 +10,22 @@ immutable snapshot of a READY model version, read-only, with the model's read pe
 A thin view: reads go through `registry.artifacts.selectors`, writes (storage and rows) through
 `registry.artifacts.services`. Downloads stream (`registry.artifacts.reading`, never a whole file in memory),
 honour one `Range: bytes=…` (206 with `Content-Range`, 416 when unsatisfiable), and with `?verify=1` are hashed
-before the first byte is sent (409 `ARTIFACT_CORRUPT` instead of bad bytes). Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
+before the first byte is sent (409 `ARTIFACT_CORRUPT` instead of bad bytes). With `ARTIFACT_PRESIGNED_DOWNLOADS`
+(S3 only), a whole-file GET is authorised and audited (`artifact.presigned`) the same way and answered with a 302
+to a short-lived presigned S3 URL; Range and `?verify=1` requests are still proxied. Uploads are never parsed: the body is streamed from the WSGI input in 1 MiB chunks into storage while hashing
 (memory stays flat in the file size), and only then recorded in a short transaction."""
 
 from __future__ import annotations
 
 import posixpath
+from datetime import timedelta
 from typing import Literal
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path, re_path
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from rest_framework.response import Response
 
@@ -76,7 +81,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | Liter
 def _download(request, tenant_id: int, sha256: str, size: int, path: str) -> HttpResponseBase:
     """Stream a blob, whole or the requested range. With `?verify=1` the whole blob is first re-read and hashed:
     a body already sent cannot be taken back, so corrupt bytes are refused before the first one goes out."""
-    if request.query_params.get("verify") in ("1", "true", "yes"):
+    if _wants_verify(request):
         actual = reading.hash_blob(tenant_id, sha256)
         if actual is None:
             raise NotFound("The artifact's content is missing from storage.")
@@ -112,6 +117,46 @@ def _download(request, tenant_id: int, sha256: str, size: int, path: str) -> Htt
     response["Content-Length"] = str(last - first + 1 if size else 0)
     response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = content_disposition_header(True, posixpath.basename(path))
+    response["X-Content-SHA256"] = sha256
+    return response
+
+
+def _wants_verify(request) -> bool:
+    return request.query_params.get("verify") in ("1", "true", "yes")
+
+
+def _presigns(request) -> bool:
+    """Whether this download is answered with a presigned URL. Range and `?verify=1` stay proxied: a presigned URL
+    of the whole object knows nothing of the range the client asked this server for (and the MLflow client's
+    retries would re-send it here anyway), and a verified download must be hashed before its first byte goes out,
+    which only the proxy can do."""
+    return (
+        settings.ARTIFACT_PRESIGNED_DOWNLOADS
+        and storage.is_s3(storage.backend())
+        and not request.headers.get("Range")
+        and not _wants_verify(request)
+    )
+
+
+def _presigned_redirect(*, principal, path: str, sha256: str, size: int, version=None):
+    """Audit the hand-out, then sign (after the commit: no unaudited URL) and redirect to the presigned GET."""
+    ttl = int(settings.ARTIFACT_PRESIGNED_TTL_SECONDS)
+    expires_at = timezone.now() + timedelta(seconds=ttl)
+    services.artifact_presign_record(
+        principal=principal, path=path, sha256=sha256, size=size, expires_at=expires_at, version=version
+    )
+    url = reading.presigned_url(
+        principal.tenant.pk,
+        sha256,
+        filename=posixpath.basename(path),
+        content_type=storage.content_type_for(path),
+        ttl=ttl,
+    )
+    if url is None:  # _presigns() checked the backend is S3: only a reconfiguration mid-request gets here
+        raise RuntimeError("the artifact storage cannot presign URLs")
+    response = HttpResponseRedirect(url)
+    # The URL is a bearer credential until it expires: no shared cache may keep it.
+    response["Cache-Control"] = "no-store"
     response["X-Content-SHA256"] = sha256
     return response
 
@@ -153,11 +198,23 @@ class ArtifactView(TenantAPIView):
             file = selectors.registry_file(version, registry[2]) if registry[2] else None
             if file is None:
                 raise NotFound(f"No artifact at '{path}'.")
+            if _presigns(request):
+                return _presigned_redirect(
+                    principal=self.principal,
+                    path=path,
+                    sha256=file.sha256,
+                    size=file.size,
+                    version=version,
+                )
             return _download(request, version.model.tenant_id, file.sha256, file.size, path)
         selectors.artifact_experiment(self.principal, path, "read")
         entry = selectors.artifact_entry(self.principal, path)
         if entry is None:
             raise NotFound(f"No artifact at '{path}'.")
+        if _presigns(request):
+            return _presigned_redirect(
+                principal=self.principal, path=path, sha256=entry.sha256, size=entry.size
+            )
         return _download(request, self.principal.tenant.pk, entry.sha256, entry.size, path)
 
     def put(self, request, artifact_path: str, tenant: str | None = None):
