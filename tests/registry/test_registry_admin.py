@@ -70,6 +70,7 @@ def registry_objects(model) -> dict[str, object]:
 @pytest.mark.parametrize("name", ["registeredmodel", "modelversion", "modelalias", "auditevent"])
 def test_registry_objects_are_read_only_for_superusers_too(admin_client, model, name):
     obj = registry_objects(model)[name]
+    obj.refresh_from_db()
     base = f"/admin/registry/{name}/"
     before = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
     assert admin_client.get(f"{base}add/").status_code == 403
