@@ -145,12 +145,9 @@ class TenantAdmin(TenantScoped, ServiceAdmin):
                 actor=request.user,
                 quota_storage_bytes=obj.quota_storage_bytes,
                 quota_models=obj.quota_models,
+                quota_versions_per_model=obj.quota_versions_per_model,
             )
-            rest = {
-                f: v
-                for f, v in changes.items()
-                if f in ("members_read_all", "protected_aliases", "quota_versions_per_model")
-            }
+            rest = {f: v for f, v in changes.items() if f in ("members_read_all", "protected_aliases")}
             if rest:
                 saved = services.tenant_update(tenant=saved, actor=request.user, **rest)
         obj.pk = saved.pk
