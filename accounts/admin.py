@@ -216,3 +216,27 @@ class ApiTokenAdmin(TenantScoped, ServiceAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
         revoke_all(self, request, queryset)
+
+
+# --- third-party admins: superusers only ---------------------------------------------------------------------------
+# Django's groups (and with them permissions) and django-axes' sign-in records are not tenant data: a staff user who
+# edits groups could grant themselves anything, and sign-in records name people of every tenant. Whatever Django
+# permissions a staff user holds, only superusers use these pages. (Their apps come before this one in
+# INSTALLED_APPS, so they are registered by now.)
+def _superusers_only(model_admin: admin.ModelAdmin) -> None:
+    def only_superusers(request, *args, **kwargs) -> bool:
+        return is_superuser(request.user)
+
+    for check in (
+        "has_module_permission",
+        "has_view_permission",
+        "has_add_permission",
+        "has_change_permission",
+        "has_delete_permission",
+    ):
+        setattr(model_admin, check, only_superusers)
+
+
+for _model, _model_admin in list(admin.site._registry.items()):
+    if _model._meta.app_label in ("auth", "axes"):
+        _superusers_only(_model_admin)

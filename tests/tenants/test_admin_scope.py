@@ -351,3 +351,18 @@ def test_a_superuser_sees_every_tenant(client, a, b):
     assert f"/admin/tenants/membership/{a.membership.pk}/change/" in html
     assert f"/admin/tenants/membership/{b.membership.pk}/change/" in html
     assert ServiceAccount.objects.count() == 2 and TransitionRequest.objects.count() == 2
+
+
+def test_groups_and_sign_in_records_are_for_superusers_only(client, tenant):
+    from django.contrib.auth.models import Group, Permission
+
+    tina = staff_tenant_admin("tina", tenant)
+    tina.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["auth", "axes"]))
+    client.force_login(tina)
+    group = Group.objects.create(name="tenant-admins")
+    for url in ("/admin/auth/group/", f"/admin/auth/group/{group.pk}/change/", "/admin/auth/group/add/"):
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "x"}).status_code == 403
+    assert client.get("/admin/axes/accessattempt/").status_code == 403
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123"))
+    assert client.get("/admin/auth/group/").status_code == 200
