@@ -82,6 +82,13 @@ class WebhookAdmin(TenantScoped, ServiceAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
+    def get_deleted_objects(self, objs, request):
+        # A webhook's deliveries go with it (as through the API), though nobody deletes deliveries by themselves:
+        # the delete permission on the webhook is the one that counts.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        skip = {str(m._meta.verbose_name) for m in (WebhookDelivery, WebhookAttempt)}
+        return deleted, counts, {p for p in perms_needed if str(p) not in skip}, protected
+
     def delete_model(self, request, obj):
         services.webhook_delete(principal=admin_principal(request, obj.tenant), webhook=obj)
 

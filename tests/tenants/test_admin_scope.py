@@ -281,6 +281,15 @@ def test_a_tenant_admin_acts_in_their_own_tenant_through_the_services(tina_clien
         "new_secret": "abcdefgh1234",
     }
     assert tina_client.post("/admin/registry/webhook/add/", hook).status_code == 302
+    gate = {
+        "model": a.model.pk,
+        "stage": "Production",
+        "requires_approval": "on",
+        "approvals_required": 2,
+        "gate": "",
+    }
+    assert tina_client.post("/admin/registry/transitionpolicy/add/", gate).status_code == 302
+    assert TransitionPolicy.objects.get(model=a.model, stage="Production").approvals_required == 2
     a.token.refresh_from_db()
     assert a.token.revoked_at is not None
     assert Membership.objects.get(pk=a.membership.pk).role == "viewer"
