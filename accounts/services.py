@@ -225,3 +225,7 @@ def service_account_create(
         tenant_services._team_member_add(team=team, user=user, actor=actor)
     _token, secret = _token_issue(user=user, tenant=tenant, scopes=token_scopes, name="initial", actor=actor)
     return sa, secret
+
+
+# Platform-level user changes (the Django admin's user page), in their own module.
+from .user_changes import USER_UPDATABLE, user_set_password, user_update  # noqa: E402, F401

@@ -1,17 +1,19 @@
-"""Django admin for platform admins: registered models (with tags), versions (status and manifest read-only) and
-aliases. Every change goes through `registry.services` as a tenant admin of the object's tenant, so it is
-validated, locked and audited like any API write; a refused change is shown as a message.
+"""Django admin for the registry, for platform admins and tenant admins (each in their own tenants only:
+`tenants.admin_scope.TenantScoped`).
 
-Only superusers (platform admins) see the registry here: the principal built for the admin user is a tenant admin,
-which is exactly a platform admin's power, and would be an escalation for anyone else."""
+Registered models, versions, aliases, tags, files, transition requests and the audit log are READ-ONLY here, for
+superusers too: registry changes happen through the APIs and the web pages, where the gates, approvals, quotas and
+permissions apply. What stays editable is configuration: transition policies and their gates (here) and webhooks
+(`registry/webhooks/admin.py`), each saved through its service as a tenant admin of the object's tenant
+(`admin_principal`), so it is validated, locked and audited like any API write; a refused change is a message."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 
-from tenants.access import is_platform_admin, platform_admin_principal
 from tenants.admin import ServiceAdmin
+from tenants.admin_scope import TenantScoped, admin_principal
 
 from . import services
 from .models import (
@@ -27,48 +29,29 @@ from .models import (
 )
 
 
-def _principal(request, tenant):
-    return platform_admin_principal(user=request.user, tenant=tenant)
-
-
-class PlatformAdminOnly:
-    """Hide the registry from staff who are not platform admins."""
-
-    def has_module_permission(self, request):
-        return is_platform_admin(request.user, None)
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request)
+class ReadOnly(TenantScoped):
+    """View only, for everyone: no add, change or delete (and so no actions that need them)."""
 
     def has_add_permission(self, request, *args):
-        return self.has_module_permission(request)
+        return False
 
     def has_change_permission(self, request, obj=None):
-        return self.has_module_permission(request)
+        return False
 
     def has_delete_permission(self, request, obj=None):
-        return self.has_module_permission(request)
+        return False
 
 
-class ReadOnlyInline(PlatformAdminOnly, admin.TabularInline):
+class ReadOnlyInline(ReadOnly, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class TagInline(PlatformAdminOnly, admin.TabularInline):
+class TagInline(ReadOnlyInline):
     model = RegisteredModelTag
-    extra = 0
-    fields = ["key", "value"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["key"] if obj else []
+    fields = readonly_fields = ("key", "value")
+    show_change_link = False
 
 
 class VersionInline(ReadOnlyInline):
@@ -93,11 +76,11 @@ class AliasInline(ReadOnlyInline):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(PlatformAdminOnly, ServiceAdmin):
+class RegisteredModelAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["name", "tenant", "owner_team", "last_version", "created_by"]
     list_filter = ["tenant"]
     search_fields = ["name", "tenant__slug", "owner_team__slug"]
-    fields = [
+    fields = readonly_fields = (
         "tenant",
         "name",
         "description",
@@ -106,50 +89,10 @@ class RegisteredModelAdmin(PlatformAdminOnly, ServiceAdmin):
         "last_version",
         "creation_timestamp",
         "last_updated_timestamp",
-    ]
+    )
     inlines = [TagInline, VersionInline, AliasInline]
     list_select_related = ["tenant", "owner_team", "created_by"]
-
-    def get_readonly_fields(self, request, obj=None):
-        ro = ["created_by", "last_version", "creation_timestamp", "last_updated_timestamp"]
-        return ro + ["tenant"] if obj else ro
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            saved = services.registered_model_create(
-                principal=_principal(request, obj.tenant),
-                name=obj.name,
-                description=obj.description,
-                owner_team=obj.owner_team,
-            )
-            obj.pk = saved.pk
-            obj.refresh_from_db()
-            return
-        p = _principal(request, obj.tenant)
-        data = form.cleaned_data
-        if "name" in form.changed_data:
-            services.registered_model_rename(principal=p, model=obj, new_name=data["name"])
-        if "description" in form.changed_data:
-            services.registered_model_update(principal=p, model=obj, description=data["description"])
-        if "owner_team" in form.changed_data:
-            services.registered_model_set_owner(principal=p, model=obj, team=data["owner_team"])
-        obj.refresh_from_db()
-
-    def save_formset(self, request, form, formset, change):
-        model = form.instance
-        p = _principal(request, model.tenant)
-        formset.save(commit=False)
-        for tag in formset.deleted_objects:
-            services.registered_model_delete_tag(principal=p, model=model, key=tag.key)
-        for tag in formset.new_objects + [obj for obj, _fields in formset.changed_objects]:
-            services.registered_model_set_tag(principal=p, model=model, key=tag.key, value=tag.value)
-
-    def delete_model(self, request, obj):
-        services.registered_model_delete(principal=_principal(request, obj.tenant), model=obj)
-
-    def delete_queryset(self, request, queryset):
-        for model in queryset.select_related("tenant"):
-            services.registered_model_delete(principal=_principal(request, model.tenant), model=model)
+    ordering = ["tenant__slug", "name"]
 
 
 class FileInline(ReadOnlyInline):
@@ -162,27 +105,18 @@ class FileInline(ReadOnlyInline):
     show_change_link = False
 
 
-class VersionForm(forms.ModelForm):
-    archive_existing_versions = forms.BooleanField(
-        required=False, help_text="When moving to Staging or Production, archive the versions already there."
-    )
-
-    class Meta:
-        model = ModelVersion
-        fields = ["description", "stage"]
-
-
 @admin.register(ModelVersion)
-class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
-    form = VersionForm
+class ModelVersionAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["model", "version", "status", "stage", "run_id", "user_label"]
     list_filter = ["status", "stage", "model__tenant"]
     search_fields = ["model__name", "run_id", "source"]
     list_select_related = ["model", "model__tenant"]
-    readonly_fields = (
+    fields = readonly_fields = (
         "model",
         "version",
         "status",
+        "stage",
+        "description",
         "status_message",
         "source",
         "source_path",
@@ -194,96 +128,17 @@ class ModelVersionAdmin(PlatformAdminOnly, ServiceAdmin):
         "creation_timestamp",
         "last_updated_timestamp",
     )
-    fields = (*readonly_fields[:3], "stage", "archive_existing_versions", "description", *readonly_fields[3:])
     inlines = [FileInline]
-
-    def has_add_permission(self, request, *args):
-        return False  # versions are registered from runs and logged models, through the APIs
-
-    def save_model(self, request, obj, form, change):
-        model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
-        p = _principal(request, model.tenant)
-        obj.model = model
-        if "description" in form.changed_data:
-            services.model_version_update(
-                principal=p, version=obj, description=form.cleaned_data["description"]
-            )
-        if "stage" in form.changed_data or form.cleaned_data.get("archive_existing_versions"):
-            services.model_version_transition_stage(
-                principal=p,
-                version=obj,
-                stage=form.cleaned_data["stage"],
-                archive_existing_versions=form.cleaned_data.get("archive_existing_versions", False),
-                comment="via admin",
-            )
-        obj.refresh_from_db()
-
-    def save_formset(self, request, form, formset, change):
-        # The manifest is read-only: save nothing, but leave what the admin's change message reads.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-
-    def delete_model(self, request, obj):
-        services.model_version_delete(principal=_principal(request, obj.model.tenant), version=obj)
-
-    def delete_queryset(self, request, queryset):
-        for version in queryset.select_related("model__tenant"):
-            services.model_version_delete(
-                principal=_principal(request, version.model.tenant), version=version
-            )
-
-
-class AliasForm(forms.ModelForm):
-    version_number = forms.IntegerField(min_value=1, label="Version")
-
-    class Meta:
-        model = ModelAlias
-        fields = ["model", "alias"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["version_number"].initial = self.instance.version.version
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(PlatformAdminOnly, ServiceAdmin):
-    form = AliasForm
+class ModelAliasAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["alias", "model", "version", "updated_by", "updated_at"]
     list_filter = ["model__tenant"]
     search_fields = ["alias", "model__name"]
     list_select_related = ["model", "version", "updated_by"]
-    autocomplete_fields = ["model"]
+    fields = readonly_fields = ("model", "alias", "version", "updated_by", "updated_at")
 
-    def get_fields(self, request, obj=None):
-        return ["model", "alias", "version_number", "updated_by", "updated_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["model", "alias", "updated_by", "updated_at"] if obj else ["updated_by", "updated_at"]
-
-    def save_model(self, request, obj, form, change):
-        model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
-        saved = services.alias_set(
-            principal=_principal(request, model.tenant),
-            model=model,
-            alias=obj.alias,
-            version=form.cleaned_data["version_number"],
-        )
-        obj.pk = saved.pk
-        obj.refresh_from_db()
-
-    def delete_model(self, request, obj):
-        model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
-        services.alias_delete(principal=_principal(request, model.tenant), model=model, alias=obj.alias)
-
-    def delete_queryset(self, request, queryset):
-        for alias in queryset.select_related("model__tenant"):
-            services.alias_delete(
-                principal=_principal(request, alias.model.tenant), model=alias.model, alias=alias.alias
-            )
-
-
-# Webhooks: their admin lives with them; importing it here registers it (admin autodiscovery imports this module).
-from .webhooks import admin as _webhooks_admin  # noqa: E402, F401
 
 # --- governance: transition policies (edited through the services) and requests (read-only) ----------------------
 
@@ -298,7 +153,7 @@ class TransitionPolicyForm(forms.ModelForm):
 
 
 @admin.register(TransitionPolicy)
-class TransitionPolicyAdmin(PlatformAdminOnly, ServiceAdmin):
+class TransitionPolicyAdmin(TenantScoped, ServiceAdmin):
     """Who may move a model's versions into a stage, and the standing gate. Saved by `transition_policy_set`, which
     validates the gate strictly and audits the change."""
 
@@ -316,7 +171,7 @@ class TransitionPolicyAdmin(PlatformAdminOnly, ServiceAdmin):
         model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
         data = form.cleaned_data
         saved = services.transition_policy_set(
-            principal=_principal(request, model.tenant),
+            principal=admin_principal(request, model.tenant),
             model=model,
             stage=obj.stage,
             requires_approval=data["requires_approval"],
@@ -329,13 +184,15 @@ class TransitionPolicyAdmin(PlatformAdminOnly, ServiceAdmin):
     def delete_model(self, request, obj):
         model = RegisteredModel.objects.select_related("tenant").get(pk=obj.model_id)
         services.transition_policy_delete(
-            principal=_principal(request, model.tenant), model=model, stage=obj.stage
+            principal=admin_principal(request, model.tenant), model=model, stage=obj.stage
         )
 
     def delete_queryset(self, request, queryset):
         for policy in queryset.select_related("model__tenant"):
             services.transition_policy_delete(
-                principal=_principal(request, policy.model.tenant), model=policy.model, stage=policy.stage
+                principal=admin_principal(request, policy.model.tenant),
+                model=policy.model,
+                stage=policy.stage,
             )
 
 
@@ -346,8 +203,8 @@ class RequestHistoryInline(ReadOnlyInline):
 
 
 @admin.register(TransitionRequest)
-class TransitionRequestAdmin(PlatformAdminOnly, admin.ModelAdmin):
-    """Read-only: requests are decided through the API by the model's approvers, not by platform admins."""
+class TransitionRequestAdmin(ReadOnly, admin.ModelAdmin):
+    """Read-only: requests are decided through the API and the pages by the model's approvers."""
 
     list_display = ["pk", "model", "version", "stage", "status", "requester_name", "created_at"]
     list_filter = ["status", "stage", "tenant"]
@@ -355,21 +212,12 @@ class TransitionRequestAdmin(PlatformAdminOnly, admin.ModelAdmin):
     list_select_related = ["model", "version"]
     inlines = [RequestHistoryInline]
 
-    def has_add_permission(self, request, *args):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# --- the audit log: read-only, platform admins only (append-only in the database too) -------------------------
+# --- the audit log: read-only (append-only in the database too) -------------------------
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(PlatformAdminOnly, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
     """The hash-chained log, to search and read. Never added, changed or deleted here: that would break the chain
     (and the database's append-only trigger refuses it anyway)."""
 
@@ -406,11 +254,6 @@ class AuditEventAdmin(PlatformAdminOnly, admin.ModelAdmin):
         "hash_version",
     )
 
-    def has_add_permission(self, request, *args):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Webhooks: their admin lives with them; importing it here registers it (admin autodiscovery imports this module).
+from .webhooks import admin as _webhooks_admin  # noqa: E402, F401

@@ -1,5 +1,7 @@
-"""Admin for platform admins: tenants (create, quotas, suspend), teams and memberships. Every change goes through
-`tenants.services`, so it is validated and audited like any other write."""
+"""Admin for platform admins and tenant admins: tenants (create, quotas, suspend: platform admins; a tenant admin
+sees their own tenant and its usage), teams and memberships (platform admins, and tenant admins in their own
+tenants: `admin_scope.TenantScoped`). Every change goes through `tenants.services`, so it is validated and audited
+like any other write."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.http import HttpResponseRedirect
 from config.errors import ModelgateError
 
 from . import services
+from .admin_scope import TenantScoped, is_superuser
 from .models import Membership, Team, TeamMembership, Tenant
 
 
@@ -48,7 +51,7 @@ class ExistingRowsKeepTheirUser(forms.ModelForm):
             self.fields["user"].disabled = True
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TenantScoped, admin.TabularInline):
     model = Membership
     form = ExistingRowsKeepTheirUser
     extra = 0
@@ -73,7 +76,7 @@ def _usage(tenant: Tenant) -> dict:
 
 
 @admin.register(Tenant)
-class TenantAdmin(ServiceAdmin):
+class TenantAdmin(TenantScoped, ServiceAdmin):
     list_display = ["slug", "name", "status", "quota_storage_bytes", "quota_models", "created_at"]
     list_filter = ["status"]
     search_fields = ["slug", "name"]
@@ -124,6 +127,13 @@ class TenantAdmin(ServiceAdmin):
         # Deleting a tenant would take its audit log with it: suspend it instead.
         return False
 
+    # Creating tenants, their quotas and suspension are platform decisions: a tenant admin only views their own.
+    def has_add_permission(self, request, *args):
+        return is_superuser(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return is_superuser(request.user) and super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in services.TENANT_UPDATABLE}
         if change:
@@ -135,12 +145,9 @@ class TenantAdmin(ServiceAdmin):
                 actor=request.user,
                 quota_storage_bytes=obj.quota_storage_bytes,
                 quota_models=obj.quota_models,
+                quota_versions_per_model=obj.quota_versions_per_model,
             )
-            rest = {
-                f: v
-                for f, v in changes.items()
-                if f in ("members_read_all", "protected_aliases", "quota_versions_per_model")
-            }
+            rest = {f: v for f, v in changes.items() if f in ("members_read_all", "protected_aliases")}
             if rest:
                 saved = services.tenant_update(tenant=saved, actor=request.user, **rest)
         obj.pk = saved.pk
@@ -149,20 +156,20 @@ class TenantAdmin(ServiceAdmin):
     def save_formset(self, request, form, formset, change):
         save_membership_formset(request, form.instance, formset)
 
-    @admin.action(description="Suspend selected tenants")
+    @admin.action(description="Suspend selected tenants", permissions=["change"])
     def suspend(self, request, queryset):
         for tenant in queryset:
             services.tenant_set_status(tenant=tenant, status=Tenant.Status.SUSPENDED, actor=request.user)
         messages.success(request, f"Suspended {queryset.count()} tenant(s).")
 
-    @admin.action(description="Reactivate selected tenants")
+    @admin.action(description="Reactivate selected tenants", permissions=["change"])
     def activate(self, request, queryset):
         for tenant in queryset:
             services.tenant_set_status(tenant=tenant, status=Tenant.Status.ACTIVE, actor=request.user)
         messages.success(request, f"Reactivated {queryset.count()} tenant(s).")
 
 
-class TeamMembershipInline(admin.TabularInline):
+class TeamMembershipInline(TenantScoped, admin.TabularInline):
     model = TeamMembership
     form = ExistingRowsKeepTheirUser
     extra = 0
@@ -170,7 +177,7 @@ class TeamMembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(ServiceAdmin):
+class TeamAdmin(TenantScoped, ServiceAdmin):
     list_display = ["slug", "name", "tenant"]
     list_filter = ["tenant"]
     search_fields = ["slug", "name", "tenant__slug"]
@@ -202,7 +209,7 @@ class TeamAdmin(ServiceAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ServiceAdmin):
+class MembershipAdmin(TenantScoped, ServiceAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["tenant", "role"]
     search_fields = ["user__username", "tenant__slug"]

@@ -37,8 +37,15 @@ def tenant_create(
     actor=None,
     quota_storage_bytes: int | None = None,
     quota_models: int | None = None,
+    quota_versions_per_model: int | None = None,
 ) -> Tenant:
     _validate_slug(slug, "tenant")
+    for field, value in (
+        ("quota_storage_bytes", quota_storage_bytes),
+        ("quota_models", quota_models),
+        ("quota_versions_per_model", quota_versions_per_model),
+    ):
+        _validate_tenant_change(field, value)
     if Tenant.objects.filter(slug=slug).exists():
         raise AlreadyExists(f"Tenant '{slug}' already exists.")
     try:
@@ -48,6 +55,7 @@ def tenant_create(
                 name=name or slug,
                 quota_storage_bytes=quota_storage_bytes,
                 quota_models=quota_models,
+                quota_versions_per_model=quota_versions_per_model,
             )
     except IntegrityError as exc:  # a concurrent create won the race for the slug
         raise AlreadyExists(f"Tenant '{slug}' already exists.") from exc
@@ -59,7 +67,13 @@ def tenant_create(
         actor=actor,
         action="tenant.created",
         obj=tenant,
-        after={"slug": slug, "name": tenant.name},
+        after={
+            "slug": slug,
+            "name": tenant.name,
+            "quota_storage_bytes": quota_storage_bytes,
+            "quota_models": quota_models,
+            "quota_versions_per_model": quota_versions_per_model,
+        },
     )
     return tenant
 

@@ -368,3 +368,27 @@ def reset_auth_throttle() -> None:
             client.delete(*keys)
     except Exception:
         pass
+
+
+# --- the Django admin -----------------------------------------------------------------------------------------------
+
+ADMIN_APPS = ("tenants", "accounts", "registry")
+
+
+def staff_tenant_admin(username: str, tenant, *, actions=("view", "add", "change", "delete"), password=None):
+    """A staff user who is a tenant admin of `tenant` (and nowhere else), with Django's model permissions for
+    `actions` on every model of the admin's apps: what the admin's rule asks of a tenant admin there."""
+    from django.contrib.auth.models import Permission
+
+    user = account_services.user_create(username=username, tenant=tenant, role="admin", password=password)
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    perms = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
+    user.user_permissions.add(*[p for p in perms if p.codename.split("_", 1)[0] in actions])
+    return user
+
+
+def admin_action(client, url: str, action: str, ids, **extra):
+    """POST a changelist action on `ids` (forged or not), following the redirect."""
+    data = {"action": action, "_selected_action": [str(i) for i in ids], **extra}
+    return client.post(url, data, follow=True)

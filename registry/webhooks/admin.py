@@ -1,57 +1,103 @@
-"""Django admin for webhooks: subscriptions and deliveries, read-only (the secret never shown), with a replay
-action on deliveries that goes through `delivery_replay` as a tenant admin of the delivery's tenant, so it is
-checked, locked and audited like the API's. Platform admins only, like the rest of the registry admin."""
+"""Django admin for webhooks, for platform admins and tenant admins in their own tenants
+(`tenants.admin_scope.TenantScoped`). Subscriptions are created, changed and deleted through the subscription
+services as a tenant admin of the webhook's tenant (`admin_principal`), so the URL is checked against private
+targets, the events validated and every change audited; the secret is write-only (only its last characters are
+shown). Deliveries are read-only, with a replay action that goes through `delivery_replay` (checked, locked and
+audited like the API's)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from config.errors import ModelgateError
-from tenants.access import platform_admin_principal
+from tenants.admin import ServiceAdmin
+from tenants.admin_scope import TenantScoped, admin_principal
 
 from . import services
 from .models import Webhook, WebhookAttempt, WebhookDelivery
 
 
-class PlatformAdminReadOnly(admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return bool(request.user.is_active and request.user.is_superuser)
+class WebhookForm(forms.ModelForm):
+    new_secret = forms.CharField(
+        required=False,
+        label="Secret",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signs every delivery (HMAC). Required when adding; leave empty to keep the current one.",
+    )
 
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request)
+    class Meta:
+        model = Webhook
+        fields = ["tenant", "model", "url", "events", "active", "description"]
 
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Every field is read-only; "change" is what the replay action asks for.
-        return self.has_module_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and not data.get("new_secret"):
+            self.add_error("new_secret", "A new webhook needs a secret.")
+        return data
 
 
 @admin.register(Webhook)
-class WebhookAdmin(PlatformAdminReadOnly):
+class WebhookAdmin(TenantScoped, ServiceAdmin):
+    form = WebhookForm
     list_display = ["id", "tenant", "model", "url", "events", "active", "created_at"]
     list_filter = ["tenant", "active"]
     search_fields = ["url", "tenant__slug", "model__name"]
     list_select_related = ["tenant", "model"]
-    fields = (
-        "tenant",
-        "model",
-        "url",
-        "events",
-        "active",
-        "description",
-        "secret_hint",
-        "created_by",
-        "created_at",
-    )
-    readonly_fields = fields
+    autocomplete_fields = ["model"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["tenant", "model", "url", "events", "active", "description", "new_secret"]
+        return fields + ["secret_hint", "created_by", "created_at"] if obj else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        # Which tenant and model a subscription covers is what it is: subscribe again for another.
+        return ["tenant", "model", "secret_hint", "created_by", "created_at"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        secret = data.get("new_secret") or None
+        if change:
+            principal = admin_principal(request, obj.tenant)
+            saved = services.webhook_update(
+                principal=principal,
+                webhook=obj,
+                url=data["url"] if "url" in form.changed_data else None,
+                events=data["events"] if "events" in form.changed_data else None,
+                active=data["active"] if "active" in form.changed_data else None,
+                description=data["description"] if "description" in form.changed_data else None,
+                secret=secret,
+            )
+        else:
+            saved = services.webhook_create(
+                principal=admin_principal(request, data["tenant"]),
+                url=data["url"],
+                events=data["events"],
+                secret=secret or "",
+                model=data.get("model"),
+                description=data.get("description") or "",
+                active=data["active"],
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def get_deleted_objects(self, objs, request):
+        # A webhook's deliveries go with it (as through the API), though nobody deletes deliveries by themselves:
+        # the delete permission on the webhook is the one that counts.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        skip = {str(m._meta.verbose_name) for m in (WebhookDelivery, WebhookAttempt)}
+        return deleted, counts, {p for p in perms_needed if str(p) not in skip}, protected
+
+    def delete_model(self, request, obj):
+        services.webhook_delete(principal=admin_principal(request, obj.tenant), webhook=obj)
+
+    def delete_queryset(self, request, queryset):
+        for webhook in queryset.select_related("tenant", "model"):
+            services.webhook_delete(principal=admin_principal(request, webhook.tenant), webhook=webhook)
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(TenantScoped, admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
@@ -66,7 +112,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(PlatformAdminReadOnly):
+class WebhookDeliveryAdmin(TenantScoped, admin.ModelAdmin):
     list_display = [
         "id",
         "tenant",
@@ -102,13 +148,24 @@ class WebhookDeliveryAdmin(PlatformAdminReadOnly):
     inlines = [AttemptInline]
     actions = ["replay"]
 
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # A delivery's page is read-only; "change" (on the list) is what the replay action asks for: it makes a
+        # new delivery through the service.
+        return obj is None and super().has_change_permission(request, obj)
+
     @admin.action(description="Replay the selected deliveries", permissions=["change"])
     def replay(self, request, queryset):
         done = 0
         for delivery in queryset.select_related("webhook__tenant", "webhook__model"):
             webhook = delivery.webhook
             try:
-                principal = platform_admin_principal(user=request.user, tenant=webhook.tenant)
+                principal = admin_principal(request, webhook.tenant)
                 services.delivery_replay(principal=principal, webhook=webhook, delivery_id=delivery.pk)
                 done += 1
             except ModelgateError as exc:

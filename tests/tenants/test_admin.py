@@ -62,7 +62,7 @@ def test_the_admin_pages_load_for_a_superuser(admin_client, owner, tenant, team,
 
 
 @pytest.mark.parametrize("who", ["owner", "tenant_admin"])
-def test_the_admin_is_for_platform_admins_only(client, request, who):
+def test_the_admin_is_for_staff_only(client, request, who):
     client.force_login(request.getfixturevalue(who))
     res = client.get("/admin/tenants/tenant/")
     assert res.status_code == 302
@@ -79,6 +79,7 @@ def test_adding_a_tenant_in_the_admin_goes_through_the_service(admin_client, roo
             "name": "Initech",
             "quota_storage_bytes": "",
             "quota_models": "5",
+            "quota_versions_per_model": "3",
             "protected_aliases": '["champion"]',
             **inline_management("memberships"),
         },
@@ -93,6 +94,24 @@ def test_adding_a_tenant_in_the_admin_goes_through_the_service(admin_client, roo
     assert Experiment.objects.filter(tenant=tenant, name="Default").exists()
     actions = list(AuditEvent.objects.filter(tenant=tenant).values_list("action", "actor_name"))
     assert ("tenant.created", "root") in actions and ("tenant.updated", "root") in actions
+    created = AuditEvent.objects.get(tenant=tenant, action="tenant.created")
+    assert created.after["quota_models"] == 5 and created.after["quota_versions_per_model"] == 3
+    assert tenant.quota_versions_per_model == 3
+
+
+def test_the_tenant_page_shows_its_usage(admin_client, tenant, owner):
+    from registry import services
+    from tests.helpers import principal
+
+    p = principal(owner, tenant, ["read", "write", "promote", "admin"])
+    services.registered_model_create(principal=p, name="one")
+    services.registered_model_create(principal=p, name="two")
+    html = admin_client.get(f"/admin/tenants/tenant/{tenant.pk}/change/").content.decode()
+    assert "Storage used (bytes)" in html and "Most versions in one model" in html
+    import re
+
+    models_row = re.search(r"<label>Models:</label>\s*<div class=\"readonly\">(\d+)</div>", html)
+    assert models_row and models_row.group(1) == "2"
 
 
 def test_the_admin_refuses_a_bad_tenant_slug(admin_client):

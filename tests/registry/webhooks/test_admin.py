@@ -74,3 +74,26 @@ def test_staff_who_are_not_platform_admins_cannot_see_or_replay(client, delivery
         "/admin/registry/webhookdelivery/", {"action": "replay", "_selected_action": [str(delivery.pk)]}
     )
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_changing_and_deleting_a_webhook_in_the_admin_goes_through_the_services(
+    client, root, delivery, tenant
+):
+    client.force_login(root)
+    webhook = delivery.webhook
+    url = f"/admin/registry/webhook/{webhook.pk}/change/"
+    form = {"url": webhook.url, "events": '["model_version.created"]', "description": "ci", "new_secret": ""}
+    res = client.post(url, form)  # `active` unticked: switched off
+    assert res.status_code == 302, res.content.decode()[-2000:]
+    webhook.refresh_from_db()
+    assert (webhook.active, webhook.events, webhook.description) == (False, ["model_version.created"], "ci")
+    assert webhook.secret == SECRET  # an empty secret field keeps the secret
+    event = AuditEvent.objects.get(tenant=tenant, action="webhook.updated")
+    assert event.actor_name == "root" and SECRET not in str(event.before) + str(event.after)
+
+    res = client.post(url, {**form, "url": "http://127.0.0.1:9/h"}, follow=True)
+    assert "127.0.0.1" not in Webhook.objects.get(pk=webhook.pk).url  # the service's SSRF check refused it
+
+    assert client.post(f"/admin/registry/webhook/{webhook.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Webhook.objects.filter(pk=webhook.pk).exists()
+    assert AuditEvent.objects.filter(tenant=tenant, action="webhook.deleted", actor_name="root").exists()
