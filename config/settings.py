@@ -200,6 +200,12 @@ ARTIFACT_S3_PART_SIZE = int(os.environ.get("S3_PART_SIZE_MB") or "8") * 1024 * 1
 ARTIFACT_S3_MAX_CONCURRENCY = int(os.environ.get("S3_MAX_CONCURRENCY") or "4")
 if not 5 <= ARTIFACT_S3_PART_SIZE // (1024 * 1024) <= 5120 or ARTIFACT_S3_MAX_CONCURRENCY < 1:
     raise RuntimeError("S3_PART_SIZE_MB must be 5 to 5120 and S3_MAX_CONCURRENCY at least 1")
+# Resumable uploads (registry/artifacts/uploads): sessions left open longer than this expire and their parts go;
+# the part size a session gets when the client names none (S3 needs at least 5 MiB for every part but the last).
+ARTIFACT_UPLOAD_SESSION_HOURS = float(os.environ.get("ARTIFACT_UPLOAD_SESSION_HOURS") or "24")
+ARTIFACT_UPLOAD_PART_SIZE = int(os.environ.get("ARTIFACT_UPLOAD_PART_SIZE_MB") or "16") * 1024 * 1024
+# Seconds the worker may take to complete one (assemble, hash, copy: a few GB on S3 take minutes).
+ARTIFACT_UPLOAD_COMPLETE_TIME_LIMIT = int(os.environ.get("ARTIFACT_UPLOAD_COMPLETE_TIME_LIMIT") or "1800")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "artifacts": _artifacts,
