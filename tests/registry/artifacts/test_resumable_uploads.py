@@ -130,7 +130,9 @@ def test_an_upload_broken_half_way_completes_after_resuming_and_downloads_byte_f
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(300)
-def test_parts_sent_in_reverse_order_and_re_sent_assemble_into_the_file(backend_with_worker, api, owner, tenant):
+def test_parts_sent_in_reverse_order_and_re_sent_assemble_into_the_file(
+    backend_with_worker, api, owner, tenant
+):
     client = api(owner, tenant)
     run = new_run(owner, tenant)
     data = payload(3 * PART + 123)
