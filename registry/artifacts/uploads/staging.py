@@ -28,6 +28,8 @@ from config.errors import InvalidParameter
 
 from .. import storage
 
+SINGLE_COPY_LIMIT = 5 * 1024**3  # S3's largest CopyObject
+
 
 def _is_file_backend() -> bool:
     return isinstance(storage.backend(), FileSystemStorage)
@@ -216,14 +218,25 @@ def store_assembled(*, tenant_id: int, session_id: str, assembled: Assembled) ->
     final = storage.blob_key(tenant_id, assembled.sha256)
     if store.exists(final):
         return False
-    # Server-side copy (multipart copy above the part size): the bytes never pass through this process again.
-    client.copy(
-        {"Bucket": store.bucket_name, "Key": storage.s3_key(store, staging_key(tenant_id, session_id))},
-        store.bucket_name,
-        storage.s3_key(store, final),
-        ExtraArgs={"ContentType": "application/octet-stream"},
-        Config=storage.s3_transfer_config(),
-    )
+    source = {"Bucket": store.bucket_name, "Key": storage.s3_key(store, staging_key(tenant_id, session_id))}
+    # Server side: the bytes never pass through this process again. One CopyObject up to S3's 5 GiB limit for it;
+    # beyond, boto3's managed copy (UploadPartCopy in parts).
+    if assembled.size <= SINGLE_COPY_LIMIT:
+        client.copy_object(
+            CopySource=source,
+            Bucket=store.bucket_name,
+            Key=storage.s3_key(store, final),
+            ContentType="application/octet-stream",
+            MetadataDirective="REPLACE",
+        )
+    else:
+        client.copy(
+            source,
+            store.bucket_name,
+            storage.s3_key(store, final),
+            ExtraArgs={"ContentType": "application/octet-stream"},
+            Config=storage.s3_transfer_config(),
+        )
     return True
 
 
