@@ -66,10 +66,13 @@ def complete(session_id: str) -> str:
         return "skipped"
     session = UploadSession.objects.select_related("tenant", "created_by").get(pk=session_id)
     tenant_id, key, upload_id = session.tenant_id, str(session.pk), session.s3_upload_id
-    parts = list(session.parts.order_by("number").values_list("number", "etag"))
-    if [n for n, _ in parts] != list(range(1, session.part_count + 1)):  # guarded by upload_complete; be sure
+    parts = list(session.parts.order_by("number").values_list("number", "etag", "stored_key"))
+    if [p[0] for p in parts] != list(range(1, session.part_count + 1)):  # guarded by upload_complete; be sure
         return _fail(session, "PARTS_MISSING", "Some parts of the upload are missing.")
-    assembled = staging.assemble(tenant_id=tenant_id, session_id=key, upload_id=upload_id, parts=parts)
+    try:
+        assembled = staging.assemble(tenant_id=tenant_id, session_id=key, upload_id=upload_id, parts=parts)
+    except staging.PartsChanged as exc:
+        return _fail(session, "PARTS_CHANGED", str(exc))
     if assembled.size != session.size:
         staging.drop_spool(assembled)
         return _fail(session, SIZE_MISMATCH, f"The parts hold {assembled.size} bytes, not {session.size}.")

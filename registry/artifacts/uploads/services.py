@@ -183,7 +183,7 @@ def upload_part_put(
         return _part_record(principal=principal, session_id=session.pk, number=number, stored=stored)
     except Conflict:
         # Aborted, expired or completing meanwhile: the discard may have run before this file was written.
-        staging.remove_part_file(stored.stored_key)
+        staging.remove_part_file(str(session.pk), stored.stored_key)
         raise
 
 
@@ -205,7 +205,9 @@ def _part_record(
             "stored_key": stored.stored_key,
         },
     )
+    replaced = ""
     if not created:
+        replaced = part.stored_key if part.stored_key != stored.stored_key else ""
         part.size, part.sha256, part.etag, part.stored_key = (
             stored.size,
             stored.sha256,
@@ -219,6 +221,8 @@ def _part_record(
         action="artifact.upload_part_stored",
         obj=session,
         after={"session": str(session.pk), "part": number, "size": stored.size, "sha256": stored.sha256},
+        # The replaced part's file is nobody's once this commits (file backend; S3 replaced it in place).
+        after_commit=(lambda: staging.remove_part_file(str(session_id), replaced)) if replaced else None,
     )
     return part
 

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage
 
 from config.errors import InvalidParameter
@@ -105,16 +106,16 @@ def store_part(
         directory = _session_dir(session_id)
         if not os.path.isdir(directory):  # removed by an abort or the expiry sweep meanwhile
             raise InvalidParameter("The upload session no longer accepts parts.")
-        fd, tmp_path = tempfile.mkstemp(prefix=f"{number}.", suffix=".part", dir=directory)
+        # A name of its own for every attempt: a re-sent part never overwrites the file a recorded row names (the
+        # service removes the replaced file after its row commits).
+        fd, path = tempfile.mkstemp(prefix=f"{number}.", suffix=".part", dir=directory)
         try:
             with os.fdopen(fd, "wb") as out:
                 sha256 = _spool(read, expected, out)
-            final = os.path.join(directory, str(number))
-            os.replace(tmp_path, final)  # atomic: a concurrent re-send of the part leaves one whole file
-        finally:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
-        return StoredPart(size=expected, sha256=sha256, etag="", stored_key=final)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return StoredPart(size=expected, sha256=sha256, etag="", stored_key=os.path.basename(path))
     store, client = _s3()
     key = storage.s3_key(store, staging_key(tenant_id, session_id))
     with tempfile.TemporaryFile(prefix="upload-part-") as spool:
@@ -131,11 +132,14 @@ def store_part(
     return StoredPart(size=expected, sha256=sha256, etag=answer["ETag"], stored_key=f"{key}#{number}")
 
 
-def remove_part_file(stored_key: str) -> None:
-    """Drop a part file staged for a session that stopped accepting parts meanwhile (file backend; on S3 the
-    part went with its multipart upload)."""
-    if _is_file_backend() and os.path.exists(stored_key):
-        os.unlink(stored_key)
+def remove_part_file(session_id: str, stored_key: str) -> None:
+    """Drop a part file nobody records (refused, or replaced by a re-sent part). File backend only: on S3 a part
+    number has one part, replaced in place, and the rest goes with the multipart upload."""
+    if not _is_file_backend() or "/" in stored_key or not stored_key:
+        return
+    path = os.path.join(_session_dir(session_id), stored_key)
+    if os.path.exists(path):
+        os.unlink(path)
 
 
 def discard(tenant_id: int, session_id: str, upload_id: str) -> None:
@@ -154,6 +158,10 @@ def discard(tenant_id: int, session_id: str, upload_id: str) -> None:
     client.delete_object(Bucket=store.bucket_name, Key=key)
 
 
+class PartsChanged(Exception):
+    """The stored parts are not the ones recorded (final for the session, not worth a retry)."""
+
+
 @dataclass(frozen=True)
 class Assembled:
     sha256: str
@@ -162,9 +170,9 @@ class Assembled:
 
 
 def assemble(
-    *, tenant_id: int, session_id: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    *, tenant_id: int, session_id: str, upload_id: str, parts: Sequence[tuple[int, str, str]]
 ) -> Assembled:
-    """Join the parts `(number, etag)` in order and hash the result (see the module docstring)."""
+    """Join the parts `(number, etag, stored key)` in order and hash the result (see the module docstring)."""
     if storage.in_transaction():
         raise RuntimeError("storage I/O inside a database transaction")
     digest = hashlib.sha256()
@@ -174,8 +182,8 @@ def assemble(
         fd, spool_path = tempfile.mkstemp(prefix="assemble-", dir=storage._temp_dir())
         try:
             with os.fdopen(fd, "wb") as out:
-                for number, _etag in parts:
-                    with open(os.path.join(directory, str(number)), "rb") as part:
+                for _number, _etag, name in parts:
+                    with open(os.path.join(directory, name), "rb") as part:
                         while chunk := part.read(storage.CHUNK_SIZE):
                             digest.update(chunk)
                             size += len(chunk)
@@ -191,11 +199,18 @@ def assemble(
             Bucket=store.bucket_name,
             Key=key,
             UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _key in parts]},
         )
     except client.exceptions.NoSuchUpload:
         # A previous attempt completed it and then died: the staging object is there (else this raises below).
         pass
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "InvalidPart":
+            # A part re-sent while the session was being completed replaced the one recorded.
+            raise PartsChanged(
+                "A part changed while the upload was being completed; upload it again."
+            ) from exc
+        raise
     body = client.get_object(Bucket=store.bucket_name, Key=key)["Body"]
     try:
         for chunk in body.iter_chunks(storage.CHUNK_SIZE):
