@@ -286,3 +286,29 @@ def test_the_upload_endpoints_are_in_the_openapi_schema(client):
     assert "/t/{tenant}/api/v1/uploads" in paths
     assert "put" in paths["/t/{tenant}/api/v1/uploads/{session_id}/parts/{number}"]
     assert "post" in paths["/t/{tenant}/api/v1/uploads/{session_id}/complete"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(300)
+def test_a_session_whose_completion_was_lost_is_re_sent_by_the_periodic_task(worker, api, owner, tenant):
+    from registry.artifacts.uploads import assembly
+    from registry.artifacts.uploads.tasks import requeue_completing_uploads
+
+    client = api(owner, tenant)
+    run = new_run(owner, tenant)
+    data = payload(PART + 5)
+    session_id = open_session(client, run, size=len(data)).json()["id"]
+    put_part(client, session_id, 1, data[:PART])
+    put_part(client, session_id, 2, data[PART:])
+    # As after `complete` with the broker down: `completing`, nothing queued.
+    UploadSession.objects.filter(pk=session_id).update(
+        status=UploadStatus.COMPLETING, enqueued_at=None, updated_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert requeue_completing_uploads(older_than_seconds=60) == 1
+    session = wait_finished(session_id)
+    assert session.status == UploadStatus.COMPLETED
+    assert session.result_sha256 == hashlib.sha256(data).hexdigest()
+    # Nothing left to re-send, and a duplicate delivery of the task changes nothing.
+    assert requeue_completing_uploads(older_than_seconds=0) == 0
+    assert assembly.complete(session_id) == "skipped"
+    assert AuditEvent.objects.filter(tenant=tenant, action="artifact.upload_completed").count() == 1
