@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from config.errors import ModelgateError
+from config.errors import ModelgateError, TemporarilyUnavailable
 from tenants.access import Principal, team_ids_in
 from tenants.models import Membership
 
@@ -95,6 +95,8 @@ def complete(session_id: str) -> str:
         artifact_services.artifact_record(
             principal=principal, path=session.path, sha256=assembled.sha256, size=assembled.size
         )
+    except TemporarilyUnavailable:
+        raise  # a concurrent discard or GC took the bytes (BlobVanished): the task retries, storing them again
     except ModelgateError as exc:  # quota used up meanwhile, permission lost, experiment gone: final
         if newly_stored:
             artifact_services._blob_discard(

@@ -11,14 +11,24 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from config.errors import TemporarilyUnavailable
+
 from . import assembly
 from .services import COMPLETE_TASK
 
 logger = logging.getLogger(__name__)
 
 # Transient: the database or the object store went away for a moment. (A ClientError from S3 other than a missing
-# upload, e.g. a 503 SlowDown, is worth another attempt too; bad data fails the session instead, in `complete`.)
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError, BotoCoreError, ClientError)
+# upload, e.g. a 503 SlowDown, is worth another attempt too; bad data fails the session instead, in `complete`.
+# TemporarilyUnavailable: the bytes were collected under us while recording; storing them again fixes it.)
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    BotoCoreError,
+    ClientError,
+    TemporarilyUnavailable,
+)
 
 
 @shared_task(
