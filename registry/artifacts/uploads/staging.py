@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage
 
-from config.errors import InvalidParameter
+from config.errors import Conflict, InvalidParameter
 
 from .. import storage
 
@@ -105,7 +105,7 @@ def store_part(
     if _is_file_backend():
         directory = _session_dir(session_id)
         if not os.path.isdir(directory):  # removed by an abort or the expiry sweep meanwhile
-            raise InvalidParameter("The upload session no longer accepts parts.")
+            raise Conflict("The upload session no longer accepts parts.")
         # A name of its own for every attempt: a re-sent part never overwrites the file a recorded row names (the
         # service removes the replaced file after its row commits).
         fd, path = tempfile.mkstemp(prefix=f"{number}.", suffix=".part", dir=directory)
@@ -121,14 +121,18 @@ def store_part(
     with tempfile.TemporaryFile(prefix="upload-part-") as spool:
         sha256 = _spool(read, expected, spool)
         spool.seek(0)
-        answer = client.upload_part(
-            Bucket=store.bucket_name,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=spool,
-            ContentLength=expected,
-        )
+        try:
+            answer = client.upload_part(
+                Bucket=store.bucket_name,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=spool,
+                ContentLength=expected,
+            )
+        except client.exceptions.NoSuchUpload:
+            # Aborted or expired (and its multipart upload with it) while this part was arriving.
+            raise Conflict("The upload session no longer accepts parts.") from None
     return StoredPart(size=expected, sha256=sha256, etag=answer["ETag"], stored_key=f"{key}#{number}")
 
 
