@@ -112,6 +112,15 @@ app.conf.update(
             "task": "modelgate.verify_artifact_sample",
             "schedule": 600.0,
         },
+        # Resumable uploads (registry/artifacts/uploads): sessions whose completion was lost, and abandoned ones.
+        "requeue-completing-uploads": {
+            "task": "modelgate.requeue_completing_uploads",
+            "schedule": 60.0,
+        },
+        "expire-upload-sessions": {
+            "task": "modelgate.expire_upload_sessions",
+            "schedule": 600.0,
+        },
     },
 )
 # Keep the worker's database connections across tasks: Celery's Django fixup closes them before and after every task

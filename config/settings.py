@@ -213,6 +213,12 @@ if not _presigned_ttl.isdigit() or not 10 <= int(_presigned_ttl) <= 3600:
         f"ARTIFACT_PRESIGNED_TTL_SECONDS={_presigned_ttl!r} must be a whole number of seconds from 10 to 3600"
     )
 ARTIFACT_PRESIGNED_TTL_SECONDS = int(_presigned_ttl)
+# Resumable uploads (registry/artifacts/uploads): sessions left open longer than this expire and their parts go;
+# the part size a session gets when the client names none (S3 needs at least 5 MiB for every part but the last).
+ARTIFACT_UPLOAD_SESSION_HOURS = float(os.environ.get("ARTIFACT_UPLOAD_SESSION_HOURS") or "24")
+ARTIFACT_UPLOAD_PART_SIZE = int(os.environ.get("ARTIFACT_UPLOAD_PART_SIZE_MB") or "16") * 1024 * 1024
+# Seconds the worker may take to complete one (assemble, hash, copy: a few GB on S3 take minutes).
+ARTIFACT_UPLOAD_COMPLETE_TIME_LIMIT = int(os.environ.get("ARTIFACT_UPLOAD_COMPLETE_TIME_LIMIT") or "1800")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "artifacts": _artifacts,

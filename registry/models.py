@@ -354,5 +354,8 @@ class TransitionPolicy(models.Model):
         return f"{self.model} → {self.stage}"
 
 
+# --- resumable uploads (defined in registry/artifacts/uploads/models.py) -------------------------------------------
+from .artifacts.uploads.models import UploadPart, UploadSession  # noqa: E402, F401
+
 # --- idempotency keys of the native API's creates (defined in registry/idempotency.py) ---------------------------
 from .idempotency import IdempotencyKey  # noqa: E402, F401

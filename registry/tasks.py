@@ -260,3 +260,13 @@ def purge_idempotency_keys() -> int:
 
 
 __all__ += ["purge_idempotency_keys"]
+
+
+# --- resumable uploads (registry/artifacts/uploads/tasks.py; imported so the worker registers them) --------------
+from .artifacts.uploads.tasks import (  # noqa: E402
+    complete_upload,
+    expire_upload_sessions,
+    requeue_completing_uploads,
+)
+
+__all__ += ["complete_upload", "expire_upload_sessions", "requeue_completing_uploads"]

@@ -7,6 +7,7 @@ from django.urls import path
 from . import audit, history, usage, views
 from . import requests as governance
 from . import webhooks as webhook_views
+from .views import uploads as upload_views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="registry-models"),
@@ -98,5 +99,18 @@ urlpatterns = [
         "models/<str:name>/policies/<str:stage>",
         governance.ModelPolicyView.as_view(),
         name="registry-model-policy",
+    ),
+    # --- resumable uploads of run artifacts (registry/api/views/uploads.py) ---
+    path("uploads", upload_views.UploadListView.as_view(), name="artifact-uploads"),
+    path("uploads/<str:session_id>", upload_views.UploadDetailView.as_view(), name="artifact-upload"),
+    path(
+        "uploads/<str:session_id>/parts/<int:number>",
+        upload_views.UploadPartView.as_view(),
+        name="artifact-upload-part",
+    ),
+    path(
+        "uploads/<str:session_id>/complete",
+        upload_views.UploadCompleteView.as_view(),
+        name="artifact-upload-complete",
     ),
 ]

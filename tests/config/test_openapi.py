@@ -41,6 +41,11 @@ REGISTRY_PATHS = {
     "/t/{tenant}/api/v1/models/{name}/transition-requests": {"get", "post"},
     "/t/{tenant}/api/v1/models/{name}/policies": {"get"},
     "/t/{tenant}/api/v1/models/{name}/policies/{stage}": {"get", "put", "delete"},
+    # resumable uploads of run artifacts (registry/api/views/uploads.py)
+    "/t/{tenant}/api/v1/uploads": {"post"},
+    "/t/{tenant}/api/v1/uploads/{session_id}": {"get", "delete"},
+    "/t/{tenant}/api/v1/uploads/{session_id}/parts/{number}": {"put"},
+    "/t/{tenant}/api/v1/uploads/{session_id}/complete": {"post"},
 }
 
 

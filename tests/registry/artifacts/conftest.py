@@ -103,6 +103,17 @@ class Backend:
     def blob_keys(self) -> set[str]:
         return {k for k in self.keys() if "/blobs/" in k}
 
+    def staged(self) -> set[str]:
+        """What resumable upload sessions have staged: part files (file backend), or S3 staging objects and
+        multipart uploads still in progress."""
+        if self.name == "s3":
+            client = s3_client(self.endpoint)
+            uploads = client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
+            return {k for k in self.keys() if "/uploads/" in k} | {f"multipart:{u['Key']}" for u in uploads}
+        assert self.root is not None
+        sessions = self.root / ".uploads" / "sessions"
+        return {str(p.relative_to(self.root)) for p in sessions.rglob("*") if p.is_file()}
+
     def read(self, key: str) -> bytes:
         if self.name == "s3":
             return s3_client(self.endpoint).get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -224,3 +235,15 @@ def s3_worker(s3_backend, tmp_path, _no_stray_sessions_at_exit):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                 [app_name],
             )
+
+
+@pytest.fixture(params=["file", "s3"])
+def backend_with_worker(request, settings) -> Backend:
+    """Like `artifact_backend`, with a real Celery worker configured for the same storage: the session's `worker`
+    for files, `s3_worker` (its own queue, S3 settings in its environment) for S3."""
+    if request.param == "s3":
+        backend = request.getfixturevalue("s3_backend")
+        request.getfixturevalue("s3_worker")
+        return backend
+    request.getfixturevalue("worker")
+    return use_file()

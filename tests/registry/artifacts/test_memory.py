@@ -115,3 +115,140 @@ def test_a_200_mib_upload_and_download_keep_the_server_memory_flat(server, tenan
     assert after_download - baseline < MAX_GROWTH, (
         f"download grew the peak RSS by {(after_download - baseline) / MIB:.1f} MiB"
     )
+
+
+# --- the resumable upload API (registry/artifacts/uploads) ----------------------------------------------------------
+
+RESUMABLE_PART = 16 * MIB
+
+
+class GeneratedPart:
+    """Part `number` of the generated file as a sized stream (requests sends it with a Content-Length, reading it in
+    blocks), made while it is read: the test never holds a part."""
+
+    def __init__(self, block: bytes, number: int, size: int):
+        self.block, self.offset, self.left = block, (number - 1) * RESUMABLE_PART, size
+
+    def __len__(self) -> int:
+        return self.left
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        out = bytearray()
+        while len(out) < n:
+            within = self.offset % MIB
+            start = self.offset - within
+            piece = start.to_bytes(8, "big") + self.block[8:]  # as `generated`: every MiB differs
+            take = piece[within : within + n - len(out)]
+            out += take
+            self.offset += len(take)
+        self.left -= len(out)
+        return bytes(out)
+
+
+def break_mid_body(base_url: str, path: str, token: str, size: int, block: bytes, number: int) -> None:
+    """Send half of a part's body and close the connection, as a client does when its network drops."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            (
+                f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n"
+            ).encode()
+        )
+        part = GeneratedPart(block, number, size)
+        sent = 0
+        while sent < size // 2:
+            sent += len(chunk := part.read(MIB))
+            sock.sendall(chunk)
+
+
+def test_a_200_mib_resumable_upload_broken_and_resumed_keeps_the_server_memory_flat(
+    server, artifact_backend, tenant, tenant_admin
+):
+    from registry.artifacts.uploads import assembly
+    from registry.artifacts.uploads.models import UploadSession
+    from registry.tracking import services as tracking_services
+    from tests.helpers import principal
+
+    me = principal(tenant_admin, tenant)
+    experiment = tracking_services.experiment_create(principal=me, name="mem-resumable")
+    run = tracking_services.run_create(principal=me, experiment=experiment, run_name="r")
+    base_url, pid = server
+    token = issue(tenant_admin, tenant)
+    headers = {"Authorization": f"Bearer {token}"}
+    uploads = f"/t/{tenant.slug}/api/v1/uploads"
+    block = os.urandom(MIB)
+    parts = -(-SIZE // RESUMABLE_PART)
+
+    def part_size(number: int) -> int:
+        return RESUMABLE_PART if number < parts else SIZE - RESUMABLE_PART * (parts - 1)
+
+    whole = hashlib.sha256()
+    whole_stream = GeneratedPart(block, 1, SIZE)
+    while chunk := whole_stream.read(MIB):
+        whole.update(chunk)
+
+    with requests.Session() as http:
+
+        def open_session(path: str, size: int) -> str:
+            body = {"run_id": run.run_id, "path": path, "size": size, "part_size": RESUMABLE_PART}
+            answer = http.post(f"{base_url}{uploads}", json=body, headers=headers, timeout=60)
+            assert answer.status_code == 201, answer.text
+            return answer.json()["id"]
+
+        # Warm up: a small session through every endpoint the big one uses.
+        warm = open_session("warm.bin", 4)
+        http.put(
+            f"{base_url}{uploads}/{warm}/parts/1", data=b"warm", headers=headers, timeout=60
+        ).raise_for_status()
+        http.get(f"{base_url}{uploads}/{warm}", headers=headers, timeout=60).raise_for_status()
+        baseline = peak_rss(pid)
+
+        session_id = open_session("big.bin", SIZE)
+        half = parts // 2
+        for number in range(1, half):
+            answer = http.put(
+                f"{base_url}{uploads}/{session_id}/parts/{number}",
+                data=GeneratedPart(block, number, part_size(number)),
+                headers=headers,
+                timeout=600,
+            )
+            assert answer.status_code == 200, answer.text
+        # The connection drops in the middle of part `half`: nothing of it is kept.
+        break_mid_body(base_url, f"{uploads}/{session_id}/parts/{half}", token, part_size(half), block, half)
+        state = http.get(f"{base_url}{uploads}/{session_id}", headers=headers, timeout=60).json()
+        assert state["missing_parts"] == list(range(half, parts + 1))
+        for number in state["missing_parts"]:
+            answer = http.put(
+                f"{base_url}{uploads}/{session_id}/parts/{number}",
+                data=GeneratedPart(block, number, part_size(number)),
+                headers=headers,
+                timeout=600,
+            )
+            assert answer.status_code == 200, answer.text
+        after_upload = peak_rss(pid)
+        done = http.post(f"{base_url}{uploads}/{session_id}/complete", headers=headers, timeout=60)
+        assert done.status_code == 202, done.text
+
+        # Complete it here (this process has the backend's settings; a worker of the session may race us, harmless).
+        deadline = time.monotonic() + 300
+        while True:
+            assembly.complete(session_id)
+            session = UploadSession.objects.get(pk=session_id)
+            if session.status in ("completed", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert session.status == "completed", (session.error_code, session.error_message)
+        assert session.result_sha256 == whole.hexdigest()
+
+        received = hashlib.sha256()
+        url = f"{base_url}/t/{tenant.slug}/api/2.0/mlflow-artifacts/artifacts/{session.path}"
+        with http.get(url, headers=headers, stream=True, timeout=600) as down:
+            assert down.status_code == 200
+            for chunk in down.iter_content(MIB):
+                received.update(chunk)
+    assert received.hexdigest() == whole.hexdigest()
+    assert after_upload - baseline < MAX_GROWTH, (
+        f"the resumable upload grew the peak RSS by {(after_upload - baseline) / MIB:.1f} MiB"
+    )
