@@ -28,7 +28,7 @@ from .models import (
     Stage,
     VersionStatus,
 )
-from .permissions import allows, readable, require
+from .permissions import allows, readable, reads_whole_tenant, require
 from .validation import STAGES, canonical_stage, parse_version_number
 
 MODELS_MAX_RESULTS = 1000
@@ -360,15 +360,24 @@ def versions_search_rows(
     if connection.vendor != "postgresql":
         versions, token = versions_search(principal, filter_string, order_by, max_results, page_token)
         return [version_row(v) for v in versions], token
-    try:
-        # The gatekeeper decides which models are readable; its queryset is compiled, not re-implemented.
-        readable_sql, readable_params = (
-            readable(principal, RegisteredModel.objects.all()).values("pk").query.sql_with_params()
-        )
-    except EmptyResultSet:  # no `read` scope: nothing is readable
-        return [], None
+    readable_sql: str | None = None
+    readable_params: tuple[Any, ...] = ()
+    if not reads_whole_tenant(principal):
+        try:
+            # The gatekeeper decides which models are readable; its queryset is compiled, not re-implemented.
+            readable_sql, readable_params = (
+                readable(principal, RegisteredModel.objects.all()).values("pk").query.sql_with_params()
+            )
+        except EmptyResultSet:  # no `read` scope: nothing is readable
+            return [], None
     rows = search.search_versions(
-        clauses, orders, readable_sql, readable_params, offset=offset, limit=limit + 1
+        clauses,
+        orders,
+        readable_sql,
+        readable_params,
+        tenant_id=principal.tenant.pk,
+        offset=offset,
+        limit=limit + 1,
     )
     if len(rows) > limit:
         return rows[:limit], search.encode_page_token(offset + limit)

@@ -5,7 +5,8 @@ Why by hand: the ORM path (a queryset with `Exists` filters, `select_related`, t
 three round trips and more CPU building and compiling querysets than the database spent answering; a search is one
 of the hottest reads. Every value is a bound parameter: parsed clauses become SQL only through the fixed fragments
 below, never by pasting their text. Who may read what stays the gatekeeper's decision: the caller passes the SQL of
-`permissions.readable(...)` (compiled by the ORM) as the model-id condition. Other databases (the embedded SQLite)
+`permissions.readable(...)` (compiled by the ORM) as the model-id condition, or None when the caller reads the
+whole tenant (`permissions.reads_whole_tenant`: the tenant condition is then all there is to it). Other databases (the embedded SQLite)
 keep the ORM path in `registry.selectors`."""
 
 from __future__ import annotations
@@ -108,9 +109,10 @@ def _order_sql(orders: Sequence[OrderBy]) -> str:
 def search_versions_sql(
     clauses: Sequence[Clause],
     orders: Sequence[OrderBy],
-    readable_sql: str,
+    readable_sql: str | None,
     readable_params: Sequence[Any],
     *,
+    tenant_id: int,
     offset: int,
     limit: int,
 ) -> tuple[str, list[Any]]:
@@ -120,9 +122,15 @@ def search_versions_sql(
     qn = connection.ops.quote_name
     versions, models = qn(ModelVersion._meta.db_table), qn(RegisteredModel._meta.db_table)
     tags, model_tags = qn(ModelVersionTag._meta.db_table), qn(RegisteredModelTag._meta.db_table)
-    params: list[Any] = [*readable_params, PROMPT_TAG]
-    where = [
-        f"mv.model_id IN ({readable_sql})",
+    params: list[Any] = [tenant_id]
+    # The tenant on `m` itself (even when the readable models imply it): `name = …` then probes the (tenant, name)
+    # index instead of scanning every tenant's models for the name.
+    where = ["m.tenant_id = %s"]
+    if readable_sql is not None:
+        where.append(f"mv.model_id IN ({readable_sql})")
+        params += readable_params
+    params.append(PROMPT_TAG)
+    where += [
         # MLflow's server never lists prompt versions in a model-version search.
         f"NOT EXISTS (SELECT 1 FROM {model_tags} rt WHERE rt.model_id = mv.model_id AND rt.key = %s "
         "AND UPPER(rt.value) = 'TRUE')",
@@ -142,14 +150,15 @@ def search_versions_sql(
 def search_versions(
     clauses: Sequence[Clause],
     orders: Sequence[OrderBy],
-    readable_sql: str,
+    readable_sql: str | None,
     readable_params: Sequence[Any],
     *,
+    tenant_id: int,
     offset: int,
     limit: int,
 ) -> list[tuple[Any, ...]]:
     sql, params = search_versions_sql(
-        clauses, orders, readable_sql, readable_params, offset=offset, limit=limit
+        clauses, orders, readable_sql, readable_params, tenant_id=tenant_id, offset=offset, limit=limit
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
