@@ -48,14 +48,15 @@ ROW_FIELDS = (
 )
 
 
-def like_pattern(pattern: str) -> tuple[str, bool]:
-    """A LIKE pattern in canonical form (every literal `\\`, `%`, `_` escaped) and whether it has wildcards.
+def like_pattern(pattern: str) -> tuple[str, str | None]:
+    """A LIKE pattern in canonical form (every literal `\\`, `%`, `_` escaped), and the plain string it stands for
+    when it has no wildcard (then `=` says the same and can use an index), else None.
 
     The grammar's LIKE (`search.sql._like_parts`) lets a backslash escape the next character and treats a trailing
     one as a literal; PostgreSQL refuses a pattern ending in the escape character. Re-escaping from the parsed parts
-    gives PostgreSQL exactly the grammar's meaning, and a pattern without wildcards can become `=` (index-friendly).
-    """
+    gives PostgreSQL exactly the grammar's meaning."""
     out: list[str] = []
+    literal: list[str] = []
     wild = False
     for kind, text in _like_parts(pattern):
         if kind == "any":
@@ -65,8 +66,9 @@ def like_pattern(pattern: str) -> tuple[str, bool]:
             out.append("_")
             wild = True
         else:
+            literal.append(text)
             out.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-    return "".join(out), wild
+    return "".join(out), None if wild else "".join(literal)
 
 
 def _string_sql(column: str, op: str, value: Any, params: list[Any]) -> str:
@@ -77,13 +79,19 @@ def _string_sql(column: str, op: str, value: Any, params: list[Any]) -> str:
     if op in ("IN", "NOT IN"):
         params.append(list(value))
         return f"{'NOT ' if op == 'NOT IN' else ''}{column} = ANY(%s)"
-    pattern, wild = like_pattern(value)
+    pattern, plain = like_pattern(value)
     if op == "LIKE":
-        params.append(pattern if wild else value)
-        return f"{column} LIKE %s" if wild else f"{column} = %s"
+        if plain is not None:
+            params.append(plain)
+            return f"{column} = %s"
+        params.append(pattern)
+        return f"{column} LIKE %s"
     # ILIKE: upper-case both sides, as Django's `iexact`/`icontains` lookups do.
-    params.append(pattern if wild else value)
-    return f"UPPER({column}) LIKE UPPER(%s)" if wild else f"UPPER({column}) = UPPER(%s)"
+    if plain is not None:
+        params.append(plain)
+        return f"UPPER({column}) = UPPER(%s)"
+    params.append(pattern)
+    return f"UPPER({column}) LIKE UPPER(%s)"
 
 
 def _clause_sql(clause: Clause, tag_table: str, params: list[Any]) -> str:
