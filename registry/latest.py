@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import F, Model, QuerySet, TextField, Window
+from django.db.models import F, QuerySet, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
-from .models import ModelVersion, ModelVersionTag, RegisteredModel, VersionStatus
+from .models import ModelVersion, RegisteredModel, VersionStatus
+from .rows import with_tags
 from .validation import STAGES
 
 
@@ -51,24 +51,6 @@ def latest_queryset(
         )
     )
     return ranked.filter(newest_rank=1)
-
-
-def tag_pairs(table: type[Model], owner_table: type[Model], fk: str) -> RawSQL:
-    """PostgreSQL: the row's tags as `[[key, value], …]` in the row itself (`ARRAY(SELECT ARRAY[…])`), instead of
-    a prefetch query per relation. `owner_table` is the queried model: Django aliases its table by its own name."""
-    qn = connection.ops.quote_name
-    sql = (
-        f"ARRAY(SELECT ARRAY[t.key, t.value] FROM {qn(table._meta.db_table)} t "
-        f"WHERE t.{qn(fk)} = {qn(owner_table._meta.db_table)}.{qn('id')})"
-    )
-    return RawSQL(sql, [], output_field=ArrayField(ArrayField(TextField())))
-
-
-def with_tags(qs: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
-    """Versions with their tags: annotated as `tag_pairs` on PostgreSQL (same statement), prefetched elsewhere."""
-    if connection.vendor == "postgresql":
-        return qs.annotate(tag_pairs=tag_pairs(ModelVersionTag, ModelVersion, "version_id"))
-    return qs.prefetch_related("tags")
 
 
 def attach_latest(models: Iterable[RegisteredModel]) -> None:

@@ -7,18 +7,15 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, TextField, prefetch_related_objects
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
 from tenants.access import Principal
 
 from . import readiness, search
-from .latest import attach_latest, latest_queryset, tag_pairs
+from .latest import attach_latest, latest_queryset
 from .models import (
     ModelAlias,
     ModelVersion,
@@ -28,7 +25,7 @@ from .models import (
     Stage,
     VersionStatus,
 )
-from .permissions import allows, readable, reads_whole_tenant, require
+from .permissions import allows, readable, require
 from .validation import STAGES, canonical_stage, parse_version_number
 
 MODELS_MAX_RESULTS = 1000
@@ -344,69 +341,6 @@ def versions_search(
     return search.page(qs.order_by(*ordering, "pk"), offset, limit)
 
 
-def versions_search_rows(
-    principal: Principal,
-    filter_string: str | None = None,
-    order_by: list[str] | None = None,
-    max_results: Any = None,
-    page_token: Any = None,
-) -> tuple[list[tuple[Any, ...]], str | None]:
-    """`versions_search` as plain rows (`search.VERSION_ROW_FIELDS`, tags as [key, value] pairs): on PostgreSQL
-    one statement for the page, its model names and tags (`registry.search.versions`); elsewhere the ORM path."""
-    limit = search.page_size(max_results, default=VERSIONS_DEFAULT_RESULTS, maximum=VERSIONS_MAX_RESULTS)
-    offset = search.decode_page_token(page_token)
-    clauses = search.parse_filter(filter_string, "model_versions")
-    orders = search.parse_order_by(order_by, "model_versions")
-    if connection.vendor != "postgresql":
-        versions, token = versions_search(principal, filter_string, order_by, max_results, page_token)
-        return [version_row(v) for v in versions], token
-    readable_sql: str | None = None
-    readable_params: tuple[Any, ...] = ()
-    if not reads_whole_tenant(principal):
-        try:
-            # The gatekeeper decides which models are readable; its queryset is compiled, not re-implemented.
-            readable_sql, readable_params = (
-                readable(principal, RegisteredModel.objects.all()).values("pk").query.sql_with_params()
-            )
-        except EmptyResultSet:  # no `read` scope: nothing is readable
-            return [], None
-    rows = search.search_versions(
-        clauses,
-        orders,
-        readable_sql,
-        readable_params,
-        tenant_id=principal.tenant.pk,
-        offset=offset,
-        limit=limit + 1,
-    )
-    if len(rows) > limit:
-        return rows[:limit], search.encode_page_token(offset + limit)
-    return rows, None
-
-
-def version_row(version: ModelVersion, model_name: str | None = None) -> tuple[Any, ...]:
-    """A version as a search row (`search.VERSION_ROW_FIELDS`); its tags from `tag_pairs` when the query annotated
-    them (`latest.with_tags`), else from `tags.all()`."""
-    pairs = getattr(version, "tag_pairs", None)
-    if pairs is None:
-        pairs = [[t.key, t.value] for t in version.tags.all()]
-    return (
-        model_name or version.model.name,
-        version.version,
-        version.creation_timestamp,
-        version.last_updated_timestamp,
-        version.stage,
-        version.description,
-        version.source,
-        version.run_id,
-        version.status,
-        version.run_link,
-        version.user_label,
-        version.status_message,
-        pairs,
-    )
-
-
 def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
     """Newest version per stage (any status, as MLflow's `latest_versions` field), as `attach_latest` set it
     (`model_with_relations`, `models_search`); one query when it was not attached."""
@@ -417,41 +351,16 @@ def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
 
 def model_for_output(principal: Principal, name: str) -> RegisteredModel:
     """`model_get` with what rendering it reads (tags, aliases, latest versions per stage) fetched onto it: a
-    constant number of queries, however many versions it has."""
-    if connection.vendor != "postgresql":
-        model = model_get(principal, name)
-        prefetch_related_objects(
-            [model],
-            "tags",
-            Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
-        )
-        attach_latest([model])
-        return model
-    # PostgreSQL: the model with its tags and aliases annotated (one statement, `model_get`'s checks), then its
-    # latest versions with their tags (one more): two statements where prefetching took five.
-    if not isinstance(name, str) or not name:
-        raise InvalidParameter("Missing value for required parameter 'name'.")
-    if not is_storable(name):
-        raise _model_not_found(name)
-    qn = connection.ops.quote_name
-    aliases = RawSQL(
-        f"ARRAY(SELECT ARRAY[a.alias, v.version::text] FROM {qn(ModelAlias._meta.db_table)} a "
-        f"JOIN {qn(ModelVersion._meta.db_table)} v ON v.id = a.version_id "
-        f"WHERE a.model_id = {qn(RegisteredModel._meta.db_table)}.{qn('id')})",
-        [],
-        output_field=ArrayField(ArrayField(TextField())),
+    constant number of queries, however many versions it has. (On PostgreSQL `row_selectors.model_for_output`
+    answers in one statement.)"""
+    model = model_get(principal, name)
+    prefetch_related_objects(
+        [model],
+        "tags",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("version").order_by("alias")),
     )
-    found = (
-        RegisteredModel.objects.select_related("owner_team", "tenant")
-        .for_tenant(principal.tenant)
-        .filter(name=name)
-        .annotate(tag_pairs=tag_pairs(RegisteredModelTag, RegisteredModel, "model_id"), alias_pairs=aliases)
-        .first()
-    )
-    if found is None or not allows(principal, found, "read"):
-        raise _model_not_found(name)
-    attach_latest([found])
-    return found
+    attach_latest([model])
+    return model
 
 
 def model_with_relations(model: RegisteredModel) -> RegisteredModel:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection
 
-from registry import readcache, selectors, services, usage
+from registry import readcache, row_selectors, selectors, services, usage
 from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import allows
 
@@ -63,10 +63,10 @@ def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
     }
     if model.description:
         data["description"] = model.description
-    latest = selectors.model_latest_from_prefetch(model)
+    latest = row_selectors.model_latest_rows(model)
     if latest:
         # MLflow leaves aliases out of `latest_versions`.
-        data["latest_versions"] = [version_row_json(selectors.version_row(v, model.name)) for v in latest]
+        data["latest_versions"] = [version_row_json(row) for row in latest]
     tags = _tags_of(model)
     if tags:
         data["tags"] = tags
@@ -165,7 +165,7 @@ def registered_model_create(call: Call):
 def registered_model_get(call: Call):
     return {
         "registered_model": registered_model_json(
-            selectors.model_for_output(call.principal, call.string("name"))
+            row_selectors.model_for_output(call.principal, call.string("name"))
         )
     }
 
@@ -347,7 +347,7 @@ def version_row_json(row: tuple[Any, ...]) -> dict[str, Any]:
 
 @route("GET", "mlflow/model-versions/search")
 def model_versions_search(call: Call):
-    rows, token = selectors.versions_search_rows(
+    rows, token = row_selectors.versions_search_rows(
         call.principal,
         call.optional_string("filter"),
         call.getlist("order_by"),

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from registry import latest, selectors, services
+from registry import latest, row_selectors, rows, services
 from registry.models import ModelVersion, ModelVersionTag, RegisteredModelTag, Stage, VersionStatus
 from tests.helpers import client_for, issue, make_logged_model, principal
 
@@ -138,8 +138,9 @@ def test_the_single_statement_answers_exactly_as_the_orm_path(models, client, mo
     fast = client.get(MLFLOW + "model-versions/search", params).content
     fast_model = client.get(MLFLOW + "registered-models/get", {"name": "churn"}).content
     other_database = SimpleNamespace(vendor="sqlite")
-    monkeypatch.setattr(selectors, "connection", other_database)
+    monkeypatch.setattr(row_selectors, "connection", other_database)
     monkeypatch.setattr(latest, "connection", other_database)
+    monkeypatch.setattr(rows, "connection", other_database)
     assert client.get(MLFLOW + "model-versions/search", params).content == fast
     assert client.get(MLFLOW + "registered-models/get", {"name": "churn"}).content == fast_model
 
@@ -153,5 +154,7 @@ def test_another_tenant_and_a_token_without_read_find_nothing(
     )
     assert response.status_code == 200 and response.json() == {}
     assert found(client_for(issue(viewer, tenant, ["read"])), "name = 'churn'")  # a viewer reads
-    rows, token = selectors.versions_search_rows(principal(owner, tenant, ["write"]), "name = 'churn'")
-    assert rows == [] and token is None
+    found_rows, token = row_selectors.versions_search_rows(
+        principal(owner, tenant, ["write"]), "name = 'churn'"
+    )
+    assert found_rows == [] and token is None
