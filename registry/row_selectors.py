@@ -72,9 +72,9 @@ def model_for_output(principal: Principal, name: str) -> RegisteredModel:
         raise InvalidParameter("Missing value for required parameter 'name'.")
     if not is_storable(name):
         raise selectors._model_not_found(name)
+    # No select_related: the gatekeeper reads only the model's tenant and owner team ids, the answer neither.
     found = (
-        RegisteredModel.objects.select_related("owner_team", "tenant")
-        .for_tenant(principal.tenant)
+        RegisteredModel.objects.for_tenant(principal.tenant)
         .filter(name=name)
         .annotate(
             tag_pairs=rows.tag_pairs(RegisteredModelTag, RegisteredModel, "model_id"),
