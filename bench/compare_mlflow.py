@@ -11,10 +11,13 @@ throughput, p50/p99 latency and the throughput ratio Modelgate/MLflow (>1: Model
     .venv/bin/python bench/compare_mlflow.py                       # every operation but the 20,000-version one
     .venv/bin/python bench/compare_mlflow.py --big --rounds 1 --duration 3 --json var/bench/last.json
     .venv/bin/python bench/compare_mlflow.py --only log-batch --queries
+    .venv/bin/python bench/compare_mlflow.py --huge --only huge-tag    # the 10,000-model tenant
 
 A benchmark, not a test: nothing is asserted about time. Everything listens on 127.0.0.1 only; each round is
 bounded by --duration and --max-requests. All processes and directories are removed on exit, Ctrl-C included,
-unless --keep. Operations: alias, latest, get-version, search-name, search-tag, log-batch, create-version, get-big.
+unless --keep. Operations: alias, latest, get-version, search-name, search-tag, log-batch, create-version, get-big,
+and with --huge (the tenant also holds 10,000 models and 100,000 versions with 3 tags each, bulk-copied into both
+stores) huge-tag and huge-name.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from compare.seed import (
     Seeded,
     Target,
     mlflow_bulk_versions,
+    mlflow_huge_tenant,
     modelgate_bulk_versions,
+    modelgate_huge_tenant,
     seed,
 )
 from compare.servers import (
@@ -66,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--big-versions", type=int, default=20_000)
     p.add_argument(
+        "--huge",
+        action="store_true",
+        help="add 10,000 models and 100,000 versions to the tenant and search them (huge-tag, huge-name)",
+    )
+    p.add_argument(
         "--queries", action="store_true", help="also count Modelgate's SQL statements per operation"
     )
     p.add_argument("--queries-sql", action="store_true", help="--queries, and print the statements too")
@@ -79,13 +89,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.queries = True
     if args.only == "get-big":
         args.big = True
+    if args.only in ("huge-tag", "huge-name"):
+        args.huge = True
     return args
 
 
 def selected_ops(args: argparse.Namespace) -> list[Op]:
     if args.only:
         return [OPS_BY_KEY[args.only]]
-    return [op for op in OPS if args.big or not op.needs_big]
+    return [op for op in OPS if (args.big or not op.needs_big) and (args.huge or not op.needs_huge)]
 
 
 def count_queries(mg: Modelgate, seeded: Seeded, ops: list[Op]) -> dict[str, Any]:
@@ -130,6 +142,11 @@ def benchmark(args: argparse.Namespace, cleanup: Cleanup, workdir: Path) -> int:
         mlflow_bulk_versions(infra.pg_port, args.big_versions)
         modelgate_bulk_versions(mg.env, mg.tenant, args.big_versions)
         log(f"bulk versions seeded in {time.monotonic() - started:.0f} s")
+    if args.huge:
+        started = time.monotonic()
+        mlflow_huge_tenant(infra.pg_port)
+        modelgate_huge_tenant(mg.env, mg.tenant)
+        log(f"10,000-model tenant seeded in {time.monotonic() - started:.0f} s")
 
     ops = selected_ops(args)
     if args.queries:
@@ -177,7 +194,13 @@ def benchmark(args: argparse.Namespace, cleanup: Cleanup, workdir: Path) -> int:
     for line in error_digest(results):
         print(f"  error: {line}")
     if args.json:
-        meta = {"clients": args.clients, "rounds": args.rounds, "duration": args.duration, "big": args.big}
+        meta = {
+            "clients": args.clients,
+            "rounds": args.rounds,
+            "duration": args.duration,
+            "big": args.big,
+            "huge": args.huge,
+        }
         args.json.write_text(json.dumps(as_json(results, meta), indent=2) + "\n")
         log(f"results written to {args.json}")
     if args.keep:

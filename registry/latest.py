@@ -16,6 +16,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from .models import ModelVersion, RegisteredModel, VersionStatus
+from .rows import with_tags
 from .validation import STAGES
 
 
@@ -53,14 +54,14 @@ def latest_queryset(
 
 
 def attach_latest(models: Iterable[RegisteredModel]) -> None:
-    """Set `latest_versions` (newest per stage, any status, ordered by version, tags prefetched) on each model:
-    MLflow's `latest_versions` field of a registered model. One query for the versions, one for their tags."""
+    """Set `latest_versions` (newest per stage, any status, ordered by version, with their tags) on each model:
+    MLflow's `latest_versions` field of a registered model. One query (two where tags cannot be annotated)."""
     by_id = {m.pk: m for m in models}
     for model in by_id.values():
         model.latest_versions = []  # type: ignore[attr-defined]
     if not by_id:
         return
-    for version in latest_queryset(list(by_id)).prefetch_related("tags").order_by("version"):
+    for version in with_tags(latest_queryset(list(by_id))).order_by("version"):
         model = by_id[version.model_id]
         version.model = model
         model.latest_versions.append(version)  # type: ignore[attr-defined]

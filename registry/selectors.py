@@ -336,9 +336,8 @@ def versions_search(
     ordering = [fields[o.key] if o.ascending else f"-{fields[o.key]}" for o in orders]
     if not ordering:
         ordering = ["model__name", "-version"]  # MLflow's default: name ASC, version DESC
-    qs = qs.select_related("model").prefetch_related(
-        "tags", Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias"))
-    )
+    # MLflow's search answers carry no aliases: only the tags are fetched with the page.
+    qs = qs.select_related("model").prefetch_related("tags")
     return search.page(qs.order_by(*ordering, "pk"), offset, limit)
 
 
@@ -352,7 +351,8 @@ def model_latest_from_prefetch(model: RegisteredModel) -> list[ModelVersion]:
 
 def model_for_output(principal: Principal, name: str) -> RegisteredModel:
     """`model_get` with what rendering it reads (tags, aliases, latest versions per stage) fetched onto it: a
-    constant number of queries, however many versions it has."""
+    constant number of queries, however many versions it has. (On PostgreSQL `row_selectors.model_for_output`
+    answers in one statement.)"""
     model = model_get(principal, name)
     prefetch_related_objects(
         [model],

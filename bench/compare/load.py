@@ -13,7 +13,18 @@ from typing import Any
 
 import requests
 
-from .seed import BIG_MODEL, CREATE_MODEL, MODEL, TIMEOUT, Seeded, Target, now_ms, version_source
+from .seed import (
+    BIG_MODEL,
+    CREATE_MODEL,
+    HUGE_NAME,
+    HUGE_TAG,
+    MODEL,
+    TIMEOUT,
+    Seeded,
+    Target,
+    now_ms,
+    version_source,
+)
 
 POLL_SECONDS = 0.02
 
@@ -36,6 +47,7 @@ class Op:
     build: Callable[[Seeded], Req]
     until_ready: bool = False  # then poll model-versions/get until the created version is READY
     needs_big: bool = False
+    needs_huge: bool = False
 
 
 _steps = itertools.count(1)  # next() on a count is atomic under the GIL: unique steps across threads
@@ -91,6 +103,19 @@ OPS: list[Op] = [
         "get registered model (20,000 versions)",
         lambda s: Req("GET", "registered-models/get", {"name": BIG_MODEL}),
         needs_big=True,
+    ),
+    # --huge: the tenant also holds 10,000 models and 100,000 versions (seed.py); each search finds 10 versions.
+    Op(
+        "huge-tag",
+        "search versions by tag (10,000 models)",
+        lambda s: Req("GET", "model-versions/search", {"filter": f"tags.batch='{HUGE_TAG}'"}),
+        needs_huge=True,
+    ),
+    Op(
+        "huge-name",
+        "search versions by name (10,000 models)",
+        lambda s: Req("GET", "model-versions/search", {"filter": f"name='{HUGE_NAME}'"}),
+        needs_huge=True,
     ),
 ]
 OPS_BY_KEY = {op.key: op for op in OPS}

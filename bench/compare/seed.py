@@ -1,5 +1,6 @@
 """Seed both servers the same way through their MLflow REST API (identical payloads), plus the bulk 20,000-version
-model, which is copied in each side's own store because 20,000 HTTP creations would take longer than the bench."""
+model and the 10,000-model tenant (`--huge`), which are copied in each side's own store because that many HTTP
+creations would take longer than the bench."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from .servers import ROOT, log, psql
 MODEL = "bench-m"  # versions, a Production stage, the `champion` alias, tags
 CREATE_MODEL = "bench-create"  # the create-version-until-READY case adds its versions here, not to MODEL
 BIG_MODEL = "bench-big"
+# --huge: HUGE_MODELS models named huge-00000… with HUGE_VERSIONS versions each. Version i (0-based over the
+# tenant: model i // HUGE_VERSIONS, number i % HUGE_VERSIONS + 1) has three tags: `batch` = b<i % 10000> (10
+# versions in 10 models match one batch), `commit` = i as 8 hex digits (unique), `split` = x or y (half of them).
+HUGE_MODELS = 10_000
+HUGE_VERSIONS = 10
+HUGE_BATCHES = 10_000
+HUGE_TAG = "b4242"  # tags.batch = 'b4242': versions 4242, 14242, … 94242
+HUGE_NAME = "huge-04242"
 SEED_VERSIONS = 10
 TIMEOUT = 120
 
@@ -171,4 +180,87 @@ def modelgate_bulk_versions(env: dict[str, str], tenant: str, count: int) -> Non
         capture_output=True,
         text=True,
     )
+    log(f"Modelgate: {json.loads(out.stdout.strip().splitlines()[-1])}")
+
+
+# ---------------------------------------------------------------- the 10,000-model tenant
+
+
+def _copy_sql(table: str, columns: list[str], overrides: dict[str, str], source: str) -> str:
+    """INSERT INTO table SELECT every column of a template row, some replaced by expressions: whatever columns
+    3.17.2's schema has (e.g. `workspace`) keep the value the server itself wrote."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    exprs = ", ".join(overrides.get(c, f't."{c}"') for c in columns)
+    return f"INSERT INTO {table} ({quoted}) SELECT {exprs} FROM {source};"
+
+
+def mlflow_huge_tenant(pg_port: int, models: int = HUGE_MODELS, versions: int = HUGE_VERSIONS) -> None:
+    """MLflow's side of `--huge`, from MODEL's rows (model, its `team` tag, version 1, its tag), in SQL."""
+
+    def columns(table: str) -> list[str]:
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            f"AND table_name = '{table}' ORDER BY ordinal_position;"
+        )
+        return psql(pg_port, "mlflow", sql).split()
+
+    total = models * versions
+    model_name = f"'huge-' || lpad((g / {int(versions)})::text, 5, '0')"
+    number = f"(g % {int(versions)}) + 1"
+    statements = [
+        _copy_sql(
+            "registered_models",
+            columns("registered_models"),
+            {
+                "name": "'huge-' || lpad(g::text, 5, '0')",
+                "creation_time": "t.creation_time + g",
+                "last_updated_time": "t.last_updated_time + g",
+            },
+            f"registered_models t, generate_series(0, {int(models) - 1}) g WHERE t.name = '{MODEL}'",
+        ),
+        _copy_sql(
+            "registered_model_tags",
+            columns("registered_model_tags"),
+            {"name": "'huge-' || lpad(g::text, 5, '0')"},
+            f"registered_model_tags t, generate_series(0, {int(models) - 1}) g WHERE t.name = '{MODEL}'",
+        ),
+        _copy_sql(
+            "model_versions",
+            columns("model_versions"),
+            {
+                "name": model_name,
+                "version": number,
+                "creation_time": "t.creation_time + g",
+                "last_updated_time": "t.last_updated_time + g",
+            },
+            f"model_versions t, generate_series(0, {total - 1}) g WHERE t.name = '{MODEL}' AND t.version = 1",
+        ),
+        _copy_sql(
+            "model_version_tags",
+            columns("model_version_tags"),
+            {
+                "key": "k.kk",
+                "value": f"CASE k.kk WHEN 'batch' THEN 'b' || (g % {HUGE_BATCHES}) WHEN 'commit' THEN "
+                "lpad(to_hex(g), 8, '0') WHEN 'split' THEN (CASE WHEN g % 2 = 0 THEN 'x' ELSE 'y' END) END",
+                "name": model_name,
+                "version": number,
+            },
+            f"model_version_tags t, generate_series(0, {total - 1}) g, "
+            "(VALUES ('batch'), ('commit'), ('split')) AS k(kk) "
+            f"WHERE t.name = '{MODEL}' AND t.version = 1",
+        ),
+        "ANALYZE registered_models, registered_model_tags, model_versions, model_version_tags;",
+    ]
+    psql(pg_port, "mlflow", "\n".join(statements))
+    n = psql(pg_port, "mlflow", "SELECT count(*) FROM model_versions WHERE name LIKE 'huge-%';")
+    log(f"MLflow: {models} huge-* models, {n} versions")
+
+
+def modelgate_huge_tenant(
+    env: dict[str, str], tenant: str, models: int = HUGE_MODELS, versions: int = HUGE_VERSIONS
+) -> None:
+    script = Path(__file__).with_name("django_side.py")
+    cmd = [sys.executable, str(script), "huge", "--tenant", tenant, "--template", MODEL]
+    cmd += ["--models", str(models), "--versions", str(versions), "--batches", str(HUGE_BATCHES)]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     log(f"Modelgate: {json.loads(out.stdout.strip().splitlines()[-1])}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection
 
-from registry import readcache, selectors, services, usage
+from registry import readcache, row_selectors, selectors, services, usage
 from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import allows
 
@@ -63,19 +63,29 @@ def registered_model_json(model: RegisteredModel) -> dict[str, Any]:
     }
     if model.description:
         data["description"] = model.description
-    latest = selectors.model_latest_from_prefetch(model)
+    latest = row_selectors.model_latest_rows(model)
     if latest:
         # MLflow leaves aliases out of `latest_versions`.
-        data["latest_versions"] = [
-            model_version_json(v, with_aliases=False, model_name=model.name) for v in latest
-        ]
-    tags = _tags(model.tags.all())
+        data["latest_versions"] = [version_row_json(row) for row in latest]
+    tags = _tags_of(model)
     if tags:
         data["tags"] = tags
-    aliases = [{"alias": a.alias, "version": str(a.version.version)} for a in model.aliases.all()]
+    # `alias_pairs`/`tag_pairs`: annotated by `selectors.model_for_output` on PostgreSQL (no prefetch queries).
+    pairs = getattr(model, "alias_pairs", None)
+    if pairs is None:
+        pairs = [(a.alias, str(a.version.version)) for a in model.aliases.all()]
+    aliases = [{"alias": alias, "version": number} for alias, number in pairs]
     if aliases:
         data["aliases"] = sorted(aliases, key=lambda a: a["alias"])
     return data
+
+
+def _tags_of(obj: RegisteredModel | ModelVersion) -> list[dict[str, str]]:
+    """The tags of a model or version, from `tag_pairs` when the query annotated them, else `tags.all()`."""
+    pairs = getattr(obj, "tag_pairs", None)
+    if pairs is None:
+        return _tags(obj.tags.all())
+    return [{"key": k, "value": v} for k, v in sorted(pairs, key=lambda t: t[0])]
 
 
 def _model_response(model: RegisteredModel) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def registered_model_create(call: Call):
 def registered_model_get(call: Call):
     return {
         "registered_model": registered_model_json(
-            selectors.model_for_output(call.principal, call.string("name"))
+            row_selectors.model_for_output(call.principal, call.string("name"))
         )
     }
 
@@ -296,9 +306,48 @@ def model_version_get(call: Call):
     return _serve_cached(call, "version", (name, number), load)
 
 
+def version_row_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A search row (`search.VERSION_ROW_FIELDS`) as MLflow's ModelVersion: the same bytes as
+    `model_version_json(version, with_aliases=False)`, without building model instances for every row."""
+    (
+        name,
+        number,
+        created,
+        updated,
+        stage,
+        description,
+        source,
+        run_id,
+        status,
+        run_link,
+        user,
+        message,
+        tags,
+    ) = row
+    data: dict[str, Any] = {
+        "name": name,
+        "version": str(number),
+        "creation_timestamp": created,
+        "last_updated_timestamp": updated,
+        "current_stage": stage,
+        "description": description or "",
+        "source": source,
+        "run_id": run_id or "",
+        "status": status,
+        "run_link": run_link or "",
+    }
+    if user:
+        data["user_id"] = user
+    if message:
+        data["status_message"] = message
+    if tags:
+        data["tags"] = [{"key": k, "value": v} for k, v in sorted(tags, key=lambda t: t[0])]
+    return data
+
+
 @route("GET", "mlflow/model-versions/search")
 def model_versions_search(call: Call):
-    versions, token = selectors.versions_search(
+    rows, token = row_selectors.versions_search_rows(
         call.principal,
         call.optional_string("filter"),
         call.getlist("order_by"),
@@ -306,9 +355,9 @@ def model_versions_search(call: Call):
         call.optional_string("page_token"),
     )
     result: dict[str, Any] = {}
-    if versions:
+    if rows:
         # MLflow's search leaves aliases out (get, get-by-alias and get-latest-versions carry them).
-        result["model_versions"] = [model_version_json(v, with_aliases=False) for v in versions]
+        result["model_versions"] = [version_row_json(row) for row in rows]
     if token:
         result["next_page_token"] = token
     return result

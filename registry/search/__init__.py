@@ -29,6 +29,8 @@ from .specs import (
     OrderBy,
 )
 from .sql import NUMERIC_LOOKUPS, apply_like, like_match, like_q, like_regex, numeric_q, string_q
+from .versions import ROW_FIELDS as VERSION_ROW_FIELDS
+from .versions import search_versions
 
 __all__ = [
     "ENTITIES",
@@ -43,6 +45,7 @@ __all__ = [
     "NUMERIC_OPS",
     "PROMPT_TAG",
     "SPECS",
+    "VERSION_ROW_FIELDS",
     "STRING_OPS",
     "Clause",
     "OrderBy",
@@ -58,6 +61,7 @@ __all__ = [
     "page_size",
     "parse_filter",
     "parse_order_by",
+    "search_versions",
     "split_prompt_clause",
     "string_q",
 ]

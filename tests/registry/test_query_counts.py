@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services as account_services
 from registry import services
-from registry.models import ModelVersion, Stage, VersionStatus
+from registry.models import ModelAlias, ModelVersion, ModelVersionTag, Stage, VersionStatus
 from tenants import services as tenant_services
 from tests.helpers import client_for, issue, make_logged_model, make_run, principal
 
@@ -80,9 +80,11 @@ SERVING_READS = [
         {"name": "churn", "stages": ["Production"]},
         5,
     ),
-    ("GET", MLFLOW + "registered-models/get", {"name": "churn"}, 6),
-    ("GET", MLFLOW + "model-versions/search", {"filter": "name='churn'"}, 4),
-    ("GET", MLFLOW + "model-versions/search", {"filter": "tags.k='v'"}, 4),
+    # registered-models/get: the model with its tags, aliases and latest versions (with their tags) in one statement.
+    ("GET", MLFLOW + "registered-models/get", {"name": "churn"}, 2),
+    # model-versions/search: one statement for the page, its model names and tags (registry/search/versions.py).
+    ("GET", MLFLOW + "model-versions/search", {"filter": "name='churn'"}, 2),
+    ("GET", MLFLOW + "model-versions/search", {"filter": "tags.k='v'"}, 2),
     ("GET", MLFLOW + "registered-models/search", {"filter": "name='churn'"}, 6),
     ("GET", NATIVE + "models/churn/resolve", {"alias": "champion"}, 5),
     ("GET", NATIVE + "models/churn/resolve", {"stage": "Production"}, 4),
@@ -179,6 +181,66 @@ def test_searching_registered_models_costs_the_same_statements_for_a_full_page(c
         add_versions(model, 3)
     six = statements(client, "GET", MLFLOW + "registered-models/search", {})
     assert len(six) == len(one), "\n".join(six)
+
+
+def tag_every_version(model) -> None:
+    """Two tags on every version of the model that has none (rows only, as `add_versions`)."""
+    versions = ModelVersion.objects.filter(model=model, tags__isnull=True)
+    ModelVersionTag.objects.bulk_create(
+        ModelVersionTag(version=v, key=key, value=f"{key}{v.version}") for v in versions for key in ("a", "k")
+    )
+
+
+def test_searching_versions_costs_two_statements_however_many_rows_it_finds(churn, owner, tenant):
+    client = client_for(issue(owner, tenant, ["read"]))
+    warm(client, NATIVE + "me")
+    one = statements(client, "GET", MLFLOW + "model-versions/search", {"filter": "name='churn'"})
+    add_versions(churn, 300)
+    tag_every_version(churn)
+    many = statements(client, "GET", MLFLOW + "model-versions/search", {"filter": "name='churn'"})
+    assert len(one) == len(many) == 2, "\n".join(many)
+    body = client.get(MLFLOW + "model-versions/search", {"filter": "name='churn'"}).json()
+    assert len(body["model_versions"]) == 301
+    # Every row carries its own tags (fetched in the same statement), sorted by key as MLflow sorts them.
+    assert body["model_versions"][0]["tags"] == [{"key": "a", "value": "a301"}, {"key": "k", "value": "k301"}]
+    by_tag = statements(client, "GET", MLFLOW + "model-versions/search", {"filter": "tags.a LIKE 'a1%'"})
+    assert len(by_tag) == 2, "\n".join(by_tag)
+
+
+def test_searching_versions_through_grants_costs_no_more_statements(
+    churn, teammate, other_team, owner, tenant
+):
+    tenant.members_read_all = False
+    tenant.save(update_fields=["members_read_all"])
+    client = client_for(issue(teammate, tenant, ["read"]))
+    warm(client, NATIVE + "me")
+    params = {"filter": "name='churn'"}
+    assert client.get(MLFLOW + "model-versions/search", params).json() == {}  # no grant yet: nothing readable
+    services.registered_model_set_grants(
+        principal=principal(owner, tenant, ALL_SCOPES),
+        model=churn,
+        grants=[{"team": "beta", "level": "read"}],
+    )
+    add_versions(churn, 50)
+    sql = statements(client, "GET", MLFLOW + "model-versions/search", params)
+    assert len(sql) == 2, "\n".join(sql)
+    assert len(client.get(MLFLOW + "model-versions/search", params).json()["model_versions"]) == 51
+
+
+def test_getting_a_model_costs_the_same_statements_with_many_tags_aliases_and_stages(churn, owner, tenant):
+    client = client_for(issue(owner, tenant, ["read"]))
+    warm(client, NATIVE + "me")
+    few = statements(client, "GET", MLFLOW + "registered-models/get", {"name": "churn"})
+    add_versions(churn, 40)
+    tag_every_version(churn)
+    for number in (2, 3, 4):
+        version = ModelVersion.objects.get(model=churn, version=number)
+        ModelAlias.objects.create(model=churn, alias=f"a{number}", version=version)
+    many = statements(client, "GET", MLFLOW + "registered-models/get", {"name": "churn"})
+    assert len(many) == len(few) == 2, "\n".join(many)
+    body = client.get(MLFLOW + "registered-models/get", {"name": "churn"}).json()["registered_model"]
+    assert [a["alias"] for a in body["aliases"]] == ["a2", "a3", "a4", "champion"]
+    assert all(v["tags"] for v in body["latest_versions"])
 
 
 def test_searching_versions_without_max_results_answers_as_many_as_mlflows_server(churn, owner, tenant):
