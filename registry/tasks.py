@@ -58,7 +58,6 @@ def register_model_version(version_id: int) -> str | None:
 RESEND_AFTER_SECONDS = VISIBILITY_TIMEOUT
 
 
-@shared_task(name="modelgate.requeue_pending_registrations")
 def _claim_and_send(candidates: QuerySet, due: Q, now: datetime, task: Any, *, what: str) -> int:
     """Re-send each row of `candidates` (rows with an `enqueued_at`) once: CLAIM it with a conditional UPDATE of
     `enqueued_at` first, so concurrent runs send it once and a run while workers are down does not pile up copies;
@@ -82,6 +81,7 @@ def _claim_and_send(candidates: QuerySet, due: Q, now: datetime, task: Any, *, w
     return sent
 
 
+@shared_task(name="modelgate.requeue_pending_registrations")
 def requeue_pending_registrations(
     older_than_seconds: int = 60, resend_after_seconds: int | None = None
 ) -> int:
