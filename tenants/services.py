@@ -228,9 +228,27 @@ def team_get(*, tenant: Tenant, slug: str) -> Team:
     return team
 
 
+def _keep_an_admin(tenant: Tenant, user, doing: str) -> None:
+    """Refuse to demote or remove the tenant's last active (human) admin: nobody could manage the tenant in its
+    pages any more, and only a platform admin could repair it. The tenant's admin rows are locked first, so two
+    admins demoting each other at once cannot both pass the check."""
+    admins = list(
+        Membership.objects.select_for_update(of=("self",))
+        .filter(tenant=tenant, role=Role.ADMIN, user__is_active=True, user__service_account__isnull=True)
+        .values_list("user_id", flat=True)
+    )
+    if admins == [user.pk]:
+        raise Conflict(
+            f"User '{user.username}' is the last admin of tenant '{tenant.slug}': make another member an admin "
+            f"before you {doing}."
+        )
+
+
 def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
     if role not in Role.values:
         raise InvalidParameter(f"Invalid role {role!r}: use admin, member or viewer.")
+    if role != Role.ADMIN:
+        _keep_an_admin(tenant, user, f"make them {role}")
     membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
     if not created and membership.role != role:
         before = membership.role
@@ -349,6 +367,7 @@ def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
     membership = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
     if membership is None:
         raise NotFound(f"User '{user.username}' is not a member of tenant '{tenant.slug}'.")
+    _keep_an_admin(tenant, user, "remove them")
     teams = list(Team.objects.filter(tenant=tenant, memberships__user=user).select_related("group"))
     TeamMembership.objects.filter(team__in=teams, user=user).delete()
     revoked = ApiToken.objects.filter(tenant=tenant, user=user, revoked_at__isnull=True).update(
