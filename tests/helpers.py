@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -392,3 +393,45 @@ def admin_action(client, url: str, action: str, ids, **extra):
     """POST a changelist action on `ids` (forged or not), following the redirect."""
     data = {"action": action, "_selected_action": [str(i) for i in ids], **extra}
     return client.post(url, data, follow=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mlflow_serve(model_uri: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    """Start `mlflow models serve -m MODEL_URI` (this process's environment: tracking URI and token) on a free
+    port, in its own process group; wait for it with `wait_for_mlflow_serve`, stop it with os.killpg."""
+    port = free_port()
+    env = dict(os.environ)
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `uvicorn` is run by name
+    )
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    proc = subprocess.Popen(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, port, log
+
+
+def wait_for_mlflow_serve(proc: subprocess.Popen, port: int, log: Path, timeout: float = 180) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"mlflow models serve exited:\n{log.read_text()}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"mlflow models serve did not come up:\n{log.read_text()}")

@@ -8,7 +8,6 @@ see the same storage."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from registry.artifacts import storage
+from tests.helpers import free_port
 
 S3_REGION = "us-east-1"
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def s3_client(endpoint: str):

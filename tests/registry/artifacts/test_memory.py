@@ -17,19 +17,13 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.helpers import ROOT, issue, worker_env
+from tests.helpers import ROOT, free_port, issue, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
 MIB = 1024 * 1024
 SIZE = 200 * MIB
 MAX_GROWTH = 64 * MIB
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss(pid: int) -> int:

@@ -1,10 +1,11 @@
 """The MLflow client's register-and-promote workflow with artifacts on S3 (moto on loopback): the live server and a
 Celery worker both configured for S3, `log_model(..., registered_model_name=…)`, promotion and alias, loading by
-alias and stage; the bytes are in the bucket, not on disk, and they verify."""
+alias and stage, `mlflow models serve` of the champion; the bytes are in the bucket, not on disk, and they verify."""
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from django.core.management import call_command
 
 from registry.models import ModelVersionFile
 from registry.tracking.models import Blob
-from tests.helpers import issue
+from tests.helpers import issue, mlflow_serve, wait_for_mlflow_serve
 
 pytestmark = [
     pytest.mark.mlflow_client,
@@ -23,7 +24,7 @@ pytestmark = [
 
 
 def test_the_mlflow_client_registers_promotes_and_loads_a_model_stored_on_s3(
-    mlflow_env, s3_backend, s3_worker, owner, tenant
+    mlflow_env, s3_backend, s3_worker, owner, tenant, tmp_path
 ):
     import mlflow
     import numpy as np
@@ -49,6 +50,21 @@ def test_the_mlflow_client_registers_promotes_and_loads_a_model_stored_on_s3(
     expected = clf.predict(X[:10])
     assert np.array_equal(mlflow.pyfunc.load_model("models:/churn-s3@champion").predict(X[:10]), expected)
     assert np.array_equal(mlflow.pyfunc.load_model("models:/churn-s3/Production").predict(X[:10]), expected)
+
+    # `mlflow models serve` fetches the champion from S3 through the server and scores over HTTP.
+    import requests
+
+    proc, port, log = mlflow_serve("models:/churn-s3@champion", tmp_path)
+    try:
+        wait_for_mlflow_serve(proc, port, log)
+        res = requests.post(
+            f"http://127.0.0.1:{port}/invocations", json={"inputs": X[:10].tolist()}, timeout=60
+        )
+        assert res.status_code == 200, res.text
+        assert list(res.json()["predictions"]) == expected.tolist()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
 
     # The registration ran on the S3 worker, and every blob is in the bucket, none on the local disk.
     assert "modelgate.register_model_version" in s3_worker.logs()

@@ -8,15 +8,11 @@ Few, combined tests: each drives a real client against a real server thread (sec
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import issue
+from tests.helpers import issue, mlflow_serve, wait_for_mlflow_serve
 
 pytestmark = [
     pytest.mark.mlflow_client,
@@ -59,59 +55,6 @@ def train_and_register(name: str, *, C: float, seed: int = 0, shuffled_labels: b
             serialization_format="cloudpickle",
         )  # skops is not installed
     return run.info.run_id, info, auc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(model_uri: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
-    port = free_port()
-    env = dict(os.environ)
-    env["PATH"] = (
-        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `uvicorn` is run by name
-    )
-    log = tmp_path / "serve.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return proc, port, log
-
-
-def wait_for_server(proc: subprocess.Popen, port: int, log: Path, timeout: float = 180) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited:\n{log.read_text()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"mlflow models serve did not come up:\n{log.read_text()}")
 
 
 def test_register_promote_load_and_serve_through_the_mlflow_client(
@@ -177,9 +120,9 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(
     assert np.array_equal(by_stage, by_alias) and np.array_equal(by_alias, by_version)
 
     # Serve the champion with `mlflow models serve` and score over HTTP.
-    proc, port, log = serve("models:/churn@champion", tmp_path)
+    proc, port, log = mlflow_serve("models:/churn@champion", tmp_path)
     try:
-        wait_for_server(proc, port, log)
+        wait_for_mlflow_serve(proc, port, log)
         res = requests.post(
             f"http://127.0.0.1:{port}/invocations", json={"inputs": X[:20].tolist()}, timeout=60
         )

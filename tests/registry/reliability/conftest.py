@@ -4,7 +4,6 @@ private Celery worker whose environment the test chooses (a short visibility tim
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import uuid
@@ -17,13 +16,7 @@ import redis
 from config.celery_app import app
 from registry import publishing, usage
 from registry.services import registration
-from tests.helpers import Worker, start_worker, stop_worker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import Worker, free_port, start_worker, stop_worker
 
 
 class ThrowawayRedis:
