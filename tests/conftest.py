@@ -155,3 +155,67 @@ def _publishing_backoff_reset():
     from registry import publishing
 
     publishing._broker_down_until = 0.0
+
+
+# --- browser tests (tests/registry/web, tests/tenants) -------------------------------------------------------
+
+CHROMIUM = (
+    "/usr/bin/chromium"  # Debian's package (.ci/run installs it); Playwright's own download is never used
+)
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session; each test opens its own contexts (cookies do not leak).
+
+    Playwright's sync API keeps an asyncio loop registered in this thread and Django refuses ORM calls from such a
+    thread; the test thread stays synchronous (Playwright switches greenlets), so Django's documented escape hatch
+    is safe here, for the browser session only."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def browser_context(chromium, live_server):
+    """`browser_context()` → a fresh browser context on the live server (cookies do not leak between them). The
+    server's request threads open database connections that must not outlive a request (as the default
+    CONN_MAX_AGE would let them, on kept-alive sockets): one still open when the session ends makes dropping the
+    test database fail ("being accessed by other users")."""
+    from django.db import connections
+
+    database = connections.settings["default"]
+    previous = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
+    contexts = []
+
+    def make():
+        context = chromium.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    database["CONN_MAX_AGE"] = previous

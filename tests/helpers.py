@@ -435,3 +435,20 @@ def wait_for_mlflow_serve(proc: subprocess.Popen, port: int, log: Path, timeout:
             pass
         time.sleep(0.3)
     raise AssertionError(f"mlflow models serve did not come up:\n{log.read_text()}")
+
+
+def mlflow_serve_predict(model_uri: str, inputs: list, tmp_path: Path) -> list:
+    """Serve MODEL_URI with `mlflow models serve`, score INPUTS over HTTP, stop the server; the predictions."""
+    import signal
+
+    import requests
+
+    proc, port, log = mlflow_serve(model_uri, tmp_path)
+    try:
+        wait_for_mlflow_serve(proc, port, log)
+        res = requests.post(f"http://127.0.0.1:{port}/invocations", json={"inputs": inputs}, timeout=60)
+        assert res.status_code == 200, res.text
+        return list(res.json()["predictions"])
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -5,7 +5,6 @@ alias and stage, `mlflow models serve` of the champion; the bytes are in the buc
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from django.core.management import call_command
 
 from registry.models import ModelVersionFile
 from registry.tracking.models import Blob
-from tests.helpers import issue, mlflow_serve, wait_for_mlflow_serve
+from tests.helpers import issue, mlflow_serve_predict
 
 pytestmark = [
     pytest.mark.mlflow_client,
@@ -52,19 +51,7 @@ def test_the_mlflow_client_registers_promotes_and_loads_a_model_stored_on_s3(
     assert np.array_equal(mlflow.pyfunc.load_model("models:/churn-s3/Production").predict(X[:10]), expected)
 
     # `mlflow models serve` fetches the champion from S3 through the server and scores over HTTP.
-    import requests
-
-    proc, port, log = mlflow_serve("models:/churn-s3@champion", tmp_path)
-    try:
-        wait_for_mlflow_serve(proc, port, log)
-        res = requests.post(
-            f"http://127.0.0.1:{port}/invocations", json={"inputs": X[:10].tolist()}, timeout=60
-        )
-        assert res.status_code == 200, res.text
-        assert list(res.json()["predictions"]) == expected.tolist()
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+    assert mlflow_serve_predict("models:/churn-s3@champion", X[:10].tolist(), tmp_path) == expected.tolist()
 
     # The registration ran on the S3 worker, and every blob is in the bucket, none on the local disk.
     assert "modelgate.register_model_version" in s3_worker.logs()

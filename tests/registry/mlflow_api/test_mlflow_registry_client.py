@@ -7,12 +7,11 @@ Few, combined tests: each drives a real client against a real server thread (sec
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from tests.helpers import issue, mlflow_serve, wait_for_mlflow_serve
+from tests.helpers import issue, mlflow_serve_predict
 
 pytestmark = [
     pytest.mark.mlflow_client,
@@ -62,7 +61,6 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(
 ):
     import mlflow
     import numpy as np
-    import requests
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -120,17 +118,7 @@ def test_register_promote_load_and_serve_through_the_mlflow_client(
     assert np.array_equal(by_stage, by_alias) and np.array_equal(by_alias, by_version)
 
     # Serve the champion with `mlflow models serve` and score over HTTP.
-    proc, port, log = mlflow_serve("models:/churn@champion", tmp_path)
-    try:
-        wait_for_mlflow_serve(proc, port, log)
-        res = requests.post(
-            f"http://127.0.0.1:{port}/invocations", json={"inputs": X[:20].tolist()}, timeout=60
-        )
-        assert res.status_code == 200, res.text
-        assert list(res.json()["predictions"]) == by_alias.tolist()
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+    assert mlflow_serve_predict("models:/churn@champion", X[:20].tolist(), tmp_path) == by_alias.tolist()
 
     # Retrain → compare with Production → promote with archive.
     run2, _info2, auc2 = train_and_register("churn", C=1.0)

@@ -5,7 +5,6 @@ client) per person. Everything is built through the services, as a user would th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pytest
@@ -139,58 +138,8 @@ def browser_for():
 
 # --- browser tests -------------------------------------------------------------------------------------------------
 
-CHROMIUM = (
-    "/usr/bin/chromium"  # Debian's package (.ci/run installs it); Playwright's own download is never used
-)
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """One headless Chromium for the whole session (each test opens its own context: cookies do not leak).
-
-    Playwright's sync API keeps an asyncio loop registered in this thread, and Django refuses ORM calls from a
-    thread with a running loop. The test thread stays synchronous (Playwright switches greenlets, never runs our
-    code inside the loop), so Django's documented escape hatch is safe here, and only for the browser session."""
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
 
 @pytest.fixture
-def page(chromium, live_server):
-    """A fresh browser context on the live server. Its request threads open database connections that must not
-    outlive a request (as the default CONN_MAX_AGE would let them, on kept-alive sockets): one still open when
-    the session ends makes dropping the test database fail ("being accessed by other users")."""
-    from django.db import connections
-
-    database = connections.settings[
-        "default"
-    ]  # the dict new connections (in the server's threads) are made from
-    previous = database["CONN_MAX_AGE"]
-    database["CONN_MAX_AGE"] = 0
-    context = chromium.new_context(base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
-    database["CONN_MAX_AGE"] = previous
+def page(browser_context):
+    """A page in a fresh browser context on the live server (tests/conftest.py `browser_context`)."""
+    return browser_context().new_page()
