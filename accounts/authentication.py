@@ -93,6 +93,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # A conditional UPDATE, not save(): concurrent requests must not overwrite each other's fields.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now  # what the serving fast path remembers (accounts/identitycache.py)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -64,8 +64,33 @@ def _generation_key(tenant_id: int) -> str:
 
 
 def _entry_key(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...]) -> str:
+    before, after = entry_key_around(tenant_id, kind, parts)
+    return f"{before}{generation}{after}"
+
+
+def entry_key_around(tenant_id: int, kind: str, parts: tuple[str, ...]) -> tuple[str, str]:
+    """An entry's key without its generation: (what comes before it, what comes after it), for a reader that
+    reads the generation and the entry in one Redis script (`registry.fastpath`)."""
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-    return f"{_prefix()}:{tenant_id}:{generation}:{kind}:{digest}"
+    return f"{_prefix()}:{tenant_id}:", f":{kind}:{digest}"
+
+
+def generation_key(tenant_id: int) -> str:
+    return _generation_key(tenant_id)
+
+
+def client() -> redis.Redis | None:
+    """The read cache's fail-fast client, or None while it backs off after a failure."""
+    return _client()
+
+
+def failed(exc: Exception) -> None:
+    _failed(exc)
+
+
+def has_pending() -> bool:
+    """A bump failed and is still to be retried: until then this process must not answer from the cache."""
+    return bool(_pending_bumps)
 
 
 def generation(tenant_id: int) -> str | None:
@@ -105,6 +130,35 @@ def put(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...], entr
         return
     try:
         client.set(_entry_key(tenant_id, generation, kind, parts), json.dumps(entry), ex=ENTRY_TTL_SECONDS)
+    except redis.RedisError as exc:
+        _failed(exc)
+
+
+WIRE_SUFFIX = ".wire"
+
+
+def put_wire(
+    tenant_id: int,
+    generation: str,
+    kind: str,
+    parts: tuple[str, ...],
+    *,
+    model_id: int,
+    owner_team_id: int | None,
+    versions: list[int],
+    body: bytes,
+) -> None:
+    """Store a serving answer as the bytes sent (`registry.fastpath`), under the generation read before the
+    database: `<model id>|<owner team id>|<v1,v2,…>` on the first line (for the permission check and the usage
+    counters, never a decision), the response body after it."""
+    client = _client()
+    if client is None:
+        return
+    head = f"{model_id}|{owner_team_id or ''}|{','.join(str(v) for v in versions)}\n".encode()
+    try:
+        client.set(
+            _entry_key(tenant_id, generation, kind + WIRE_SUFFIX, parts), head + body, ex=ENTRY_TTL_SECONDS
+        )
     except redis.RedisError as exc:
         _failed(exc)
 

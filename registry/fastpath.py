@@ -1,0 +1,316 @@
+"""The serving fast path: the three MLflow serving reads (get version by alias, get-latest-versions, get model
+version) answered from Redis by the outermost middleware, with no SQL, no DRF and no other middleware, when
+everything needed is already known; anything else goes the full way, unchanged.
+
+A request is answered here only when ALL of these hold (else the full path answers, so every status code, error
+body and header stays exactly the full path's):
+- a token-authenticated GET (or the JSON POST of get-latest-versions) of one of the three paths, parameters the
+  full path would accept, `Accept` JSON or anything, an allowed host, no open transaction;
+- this process remembers the token's identity (`accounts.identitycache`, loaded by the full path from the
+  database at most `TTL_SECONDS` ago), the token has the `read` scope, has not expired, and its `last_used_at`
+  is less than a minute old (otherwise the full path runs and writes it);
+- ONE Redis script run (`_SCRIPT`) finds: the client address not blocked by the auth throttle, the caller's auth
+  generations unchanged since the identity was loaded (so no token, membership, team, user or tenant change has
+  committed since), and the answer's bytes under the tenant's current read-cache generation (so no registry
+  change has committed since it was stored: `registry.readcache`);
+- the caller may read the model without grants: a tenant admin or the members' default read (then the same script
+  also counts the usage), or a member of the owning team (then a second round trip counts it). Grants and
+  everything else: full path.
+
+The full path stores what the fast path serves: after a serving read, this middleware keeps the response body
+(`readcache.put_wire`, under the read-cache generation the view read before the database) and the caller's
+identity (under auth generations read before the request reached the database). Response headers are those of
+the full path's last answer to the same operation, taken once per process (Content-Length recomputed)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.cache import caches
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from accounts import identitycache, throttling, tokens
+from accounts.authentication import LAST_USED_RESOLUTION
+from config.validation import check_json, unstorable_reason
+from tenants.middleware import tenant_slug_for
+
+from . import readcache, usage
+
+_PATH_RE = re.compile(
+    r"^(?:/t/[^/]+)?/(?:api|ajax-api)/2\.0/mlflow/"
+    r"(?P<op>registered-models/alias|registered-models/get-latest-versions|model-versions/get)$"
+)
+_KINDS = {
+    ("GET", "registered-models/alias"): "alias",
+    ("GET", "registered-models/get-latest-versions"): "latest",
+    ("POST", "registered-models/get-latest-versions"): "latest",
+    ("GET", "model-versions/get"): "version",
+}
+_ACCEPTS = frozenset(
+    {"", "*/*", "application/json"}
+)  # DRF's negotiation picks JSON for these, the only renderer
+
+# KEYS: read-cache generation, auth generation (tenant), auth generation (global), throttle block of the address.
+# ARGV: entry key before / after its generation, expected auth generations (tenant, global), "1" to count the
+# usage (the caller reads every model of the tenant), usage key before / after "<model>:<version>", usage field.
+_SCRIPT = """
+local g = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local gen, auth, auth_all = g[1] or '0', g[2] or '0', g[3] or '0'
+if g[4] then return {'blocked', auth, auth_all} end
+if auth ~= ARGV[3] or auth_all ~= ARGV[4] then return {'stale', auth, auth_all} end
+local entry = redis.call('GET', ARGV[1] .. gen .. ARGV[2])
+if not entry then return {'miss', auth, auth_all} end
+if ARGV[5] ~= '1' then return {'hit', auth, auth_all, entry} end
+local head = string.sub(entry, 1, string.find(entry, '\\n', 1, true) - 1)
+local model, versions = string.match(head, '^([^|]*)|[^|]*|(.*)$')
+for v in string.gmatch(versions, '[^,]+') do
+  redis.call('HINCRBY', ARGV[6] .. model .. ':' .. v .. ARGV[7], ARGV[8], 1)
+end
+return {'counted', auth, auth_all, entry}
+"""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    kind: str
+    parts: tuple[str, ...]
+    token_hash: str
+    slug: str
+    secure: bool
+
+
+# (tenant id, (tenant, global) auth generations) read before the full path touched the database
+_Generations = tuple[int, tuple[str, str]] | None
+
+
+class ServingFastPathMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._script: Any = None
+        self._headers: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+        self._block_keys: dict[str, str] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        plan = _plan(request)
+        if plan is None:
+            return self.get_response(request)
+        generations: _Generations = None
+        identity = identitycache.lookup(plan.token_hash)
+        if identity is not None and identity.tenant_slug == plan.slug:
+            outcome = self._serve(request, plan, identity)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            generations = outcome
+        else:
+            tenant_id = identitycache.tenant_hint(plan.token_hash)
+            if tenant_id is not None:
+                read = identitycache.read_generations(tenant_id)
+                generations = (tenant_id, read) if read is not None else None
+        response = self.get_response(request)
+        self._learn(request, response, plan, generations)
+        return response
+
+    def _serve(
+        self, request: HttpRequest, plan: _Plan, identity: identitycache.Identity
+    ) -> HttpResponse | _Generations:
+        """The answer, or (when the full path must answer) the auth generations read before it runs."""
+        now = timezone.now()
+        usable = (
+            identity.can_read
+            and (identity.expires_at is None or identity.expires_at > now)
+            and identity.last_used_at is not None
+            and now - identity.last_used_at <= LAST_USED_RESOLUTION
+            and not readcache.has_pending()
+            and not identitycache.has_pending()
+        )
+        client = readcache.client()
+        if not usable or client is None:
+            read = identitycache.read_generations(identity.tenant_id)
+            return (identity.tenant_id, read) if read is not None else None
+        tenant_id = identity.tenant_id
+        before, after = readcache.entry_key_around(tenant_id, plan.kind + readcache.WIRE_SUFFIX, plan.parts)
+        usage_before, usage_after = usage.live_key_around(tenant_id, usage.today())
+        auth_key, auth_all_key = identitycache.generation_keys(tenant_id)
+        keys = [readcache.generation_key(tenant_id), auth_key, auth_all_key, self._block_key(request)]
+        args = [before, after, *identity.generations, "1" if identity.reads_all else "0"]
+        args += [usage_before, usage_after, f"resolve:{identity.username}"]
+        try:
+            if self._script is None:
+                self._script = client.register_script(_SCRIPT)
+            result = self._script(keys=keys, args=args, client=client)
+        except redis.RedisError as exc:
+            readcache.failed(exc)
+            return None
+        status = result[0].decode()
+        generations: _Generations = (tenant_id, (result[1].decode(), result[2].decode()))
+        if status in ("blocked", "stale", "miss"):
+            return generations
+        head, _, body = bytes(result[3]).partition(b"\n")
+        model_id, owner_team, versions = head.decode().split("|")
+        if status == "hit":  # not every model is readable to this caller: the owning team's members are
+            if not owner_team or int(owner_team) not in identity.team_ids:
+                return generations
+            try:
+                pipe = client.pipeline(transaction=False)
+                for number in versions.split(","):
+                    pipe.hincrby(f"{usage_before}{model_id}:{number}{usage_after}", args[-1], 1)
+                pipe.execute()
+            except redis.RedisError as exc:  # counting never fails a read (registry/usage.py)
+                readcache.failed(exc)
+        headers = self._headers.get((plan.kind, plan.secure))
+        if headers is None:
+            return generations
+        response = HttpResponse(body)
+        for name, value in headers:
+            response[name] = value
+        response["Content-Length"] = str(len(body))
+        return response
+
+    def _block_key(self, request: HttpRequest) -> str:
+        """The auth throttle's block key of the client's address (accounts/throttling.py `blocked_for`)."""
+        address = throttling.client_address(request)
+        key = self._block_keys.get(address)
+        if key is None:
+            if len(self._block_keys) > 10_000:
+                self._block_keys.clear()
+            key = self._block_keys[address] = caches["throttle"].make_key(f"authblock:addr:{address}")
+        return key
+
+    def _learn(
+        self, request: HttpRequest, response: HttpResponse, plan: _Plan, generations: _Generations
+    ) -> None:
+        """After the full path: remember the caller's identity and keep the answer's bytes."""
+        principal = getattr(request, "mg_principal", None)
+        token = getattr(principal, "token", None)
+        if principal is None or token is None or token.token_hash != plan.token_hash:
+            return
+        tenant_id = principal.tenant.pk
+        identitycache.remember_tenant(plan.token_hash, tenant_id)
+        if generations is not None and generations[0] == tenant_id:
+            identitycache.remember(principal, generations[1])
+        serving = getattr(request, "mg_serving", None)
+        if serving is None or response.status_code != 200 or response.cookies or response.streaming:
+            return
+        if serving["kind"] != plan.kind or tuple(serving["parts"]) != plan.parts:
+            return  # parsed differently from the view: never serve what it did not answer
+        self._headers[(plan.kind, plan.secure)] = [
+            (name, value) for name, value in response.items() if name.lower() != "content-length"
+        ]
+        readcache.put_wire(
+            tenant_id,
+            serving["generation"],
+            plan.kind,
+            plan.parts,
+            model_id=serving["model_id"],
+            owner_team_id=serving["owner_team_id"],
+            versions=serving["versions"],
+            body=response.content,
+        )
+
+
+# --- which requests qualify -------------------------------------------------------------------------------------
+
+
+def _plan(request: HttpRequest) -> _Plan | None:
+    method = request.method or ""
+    if method not in ("GET", "POST"):
+        return None
+    match = _PATH_RE.match(request.path_info)
+    if match is None:
+        return None
+    kind = _KINDS.get((method, match.group("op")))
+    if kind is None:
+        return None
+    meta = request.META
+    if meta.get("HTTP_ACCEPT", "").strip() not in _ACCEPTS or connection.in_atomic_block:
+        return None
+    token_hash = _token_hash(meta.get("HTTP_AUTHORIZATION", ""))
+    if token_hash is None:
+        return None
+    slug = tenant_slug_for(request)
+    if not slug:
+        return None
+    secure = request.is_secure()
+    if settings.SECURE_SSL_REDIRECT and not secure:
+        return None
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return None
+    parts = _parts(request, kind)
+    if parts is None:
+        return None
+    return _Plan(kind=kind, parts=parts, token_hash=token_hash, slug=slug, secure=secure)
+
+
+def _token_hash(header: str) -> str | None:
+    """As `accounts.authentication.TokenAuthentication` reads the header (Bearer, or Basic with the token as the
+    password); None for anything it would not accept as a token."""
+    scheme, _, value = header.strip().partition(" ")
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "bearer":
+        secret = value
+    elif scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        _user, sep, secret = decoded.partition(":")
+        if not sep:
+            return None
+    else:
+        return None
+    return tokens.digest(secret) if tokens.looks_like_token(secret) else None
+
+
+def _parts(request: HttpRequest, kind: str) -> tuple[str, ...] | None:
+    """The view's parameters, read as `registry.mlflow_api.base.Call` reads them; None where it would refuse them
+    (the full path then gives its own error)."""
+    query = request.GET
+    if "format" in query:  # DRF's format override
+        return None
+    for _key, values in query.lists():
+        if any(unstorable_reason(v) for v in values):
+            return None
+    body: dict[str, Any] = {}
+    if request.method == "POST":
+        if not request.META.get("CONTENT_TYPE", "").startswith("application/json"):
+            return None  # DRF parses no body without a content type
+        try:
+            raw = request.body
+            data = json.loads(raw.decode("utf-8")) if raw else {}
+            if not isinstance(data, dict):
+                return None
+            body = check_json(data)
+        except Exception:  # anything the full path's parser refuses, it explains
+            return None
+
+    def string(name: str) -> str | None:
+        value = body[name] if name in body else query.get(name)
+        if value in (None, "") or isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        return str(value)
+
+    name = string("name")
+    if name is None:
+        return None
+    if kind == "latest":
+        stages: Any = body["stages"] if "stages" in body else query.getlist("stages")
+        if stages is None:
+            stages = []
+        if not isinstance(stages, list):
+            return None
+        return (name, *(str(s) for s in stages))
+    second = string("alias" if kind == "alias" else "version")
+    return None if second is None else (name, second)
