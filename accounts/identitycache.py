@@ -104,16 +104,20 @@ def flush_pending(client: redis.Redis) -> bool:
     return True
 
 
-def read_generations(tenant_id: int) -> tuple[str, str] | None:
-    """The tenant's current (tenant, global) generations, or None when Redis cannot be asked or a bump is pending."""
+def read_generations(tenant_id: int, also: str | None = None) -> tuple[str, str] | None:
+    """The tenant's current (tenant, global) generations, or None when Redis cannot be asked or a bump is pending.
+    With `also`, a key that must not exist (e.g. the auth throttle's block of the address), read in the same
+    round trip: None when it does."""
     client = _redis.client()
     if client is None:
         return None
     try:
         flush_pending(client)
-        values = client.mget(generation_keys(tenant_id))
+        values = client.mget([*generation_keys(tenant_id), *([also] if also else [])])
     except redis.RedisError as exc:
         _failed(exc)
+        return None
+    if also and values[2] is not None:
         return None
     return _text(values[0]), _text(values[1])
 

@@ -6,9 +6,11 @@ A request is answered here only when ALL of these hold (else the full path answe
 body and header stays exactly the full path's):
 - a token-authenticated GET (or the JSON POST of get-latest-versions) of one of the three paths, parameters the
   full path would accept, `Accept` JSON or anything, an allowed host, no open transaction;
-- this process remembers the token's identity (`accounts.identitycache`, loaded by the full path from the
-  database at most `TTL_SECONDS` ago), the token has the `read` scope, has not expired, and its `last_used_at`
-  is less than a minute old (otherwise the full path runs and writes it);
+- this process knows the token's identity (`accounts.identitycache`) loaded from the database at most
+  `TTL_SECONDS` ago with its `last_used_at` less than a minute old, the token has the `read` scope and has not
+  expired. A token seen before by this process whose identity is too old is reloaded here, with the full path's
+  own token lookup (one statement, which also writes `last_used_at` when due), after reading its tenant's auth
+  generations; a token never seen by this process goes the full way once, which tells it the token's tenant;
 - ONE Redis script run (`_SCRIPT`) finds: the client address not blocked by the auth throttle, the caller's auth
   generations unchanged since the identity was loaded (so no token, membership, team, user or tenant change has
   committed since), and the answer's bytes under the tenant's current read-cache generation (so no registry
@@ -29,7 +31,8 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -41,8 +44,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts import identitycache, throttling, tokens
-from accounts.authentication import LAST_USED_RESOLUTION
+from accounts.authentication import LAST_USED_RESOLUTION, TokenAuthentication
 from config.validation import check_json, unstorable_reason
+from tenants.access import principal_for
 from tenants.middleware import tenant_slug_for
 
 from . import readcache, usage
@@ -85,6 +89,7 @@ return {'counted', auth, auth_all, entry}
 class _Plan:
     kind: str
     parts: tuple[str, ...]
+    secret: str = field(repr=False)
     token_hash: str
     slug: str
     secure: bool
@@ -106,17 +111,23 @@ class ServingFastPathMiddleware:
         if plan is None:
             return self.get_response(request)
         generations: _Generations = None
+        now = timezone.now()
         identity = identitycache.lookup(plan.token_hash)
-        if identity is not None and identity.tenant_slug == plan.slug:
+        if identity is None or not _fresh_use(identity, now) or identitycache.has_pending():
+            # (a pending bump is retried by the reload's generation read, before any identity is used)
+            identity, generations = _reload(request, plan, self._block_key(request))
+        if (
+            identity is not None
+            and identity.tenant_slug == plan.slug
+            and identity.can_read
+            and (identity.expires_at is None or identity.expires_at > now)
+            and not readcache.has_pending()
+            and not identitycache.has_pending()
+        ):
             outcome = self._serve(request, plan, identity)
             if isinstance(outcome, HttpResponse):
                 return outcome
-            generations = outcome
-        else:
-            tenant_id = identitycache.tenant_hint(plan.token_hash)
-            if tenant_id is not None:
-                read = identitycache.read_generations(tenant_id)
-                generations = (tenant_id, read) if read is not None else None
+            generations = outcome or generations
         response = self.get_response(request)
         self._learn(request, response, plan, generations)
         return response
@@ -125,19 +136,9 @@ class ServingFastPathMiddleware:
         self, request: HttpRequest, plan: _Plan, identity: identitycache.Identity
     ) -> HttpResponse | _Generations:
         """The answer, or (when the full path must answer) the auth generations read before it runs."""
-        now = timezone.now()
-        usable = (
-            identity.can_read
-            and (identity.expires_at is None or identity.expires_at > now)
-            and identity.last_used_at is not None
-            and now - identity.last_used_at <= LAST_USED_RESOLUTION
-            and not readcache.has_pending()
-            and not identitycache.has_pending()
-        )
         client = readcache.client()
-        if not usable or client is None:
-            read = identitycache.read_generations(identity.tenant_id)
-            return (identity.tenant_id, read) if read is not None else None
+        if client is None:
+            return None
         tenant_id = identity.tenant_id
         before, after = readcache.entry_key_around(tenant_id, plan.kind + readcache.WIRE_SUFFIX, plan.parts)
         usage_before, usage_after = usage.live_key_around(tenant_id, usage.today())
@@ -219,6 +220,36 @@ class ServingFastPathMiddleware:
         )
 
 
+def _fresh_use(identity: identitycache.Identity, now: datetime) -> bool:
+    """`last_used_at` needs no write yet (it is written at most once a minute, by the token lookup)."""
+    return identity.last_used_at is not None and now - identity.last_used_at <= LAST_USED_RESOLUTION
+
+
+def _reload(
+    request: HttpRequest, plan: _Plan, block_key: str
+) -> tuple[identitycache.Identity | None, _Generations]:
+    """Load the identity of a token seen before in this process: its tenant's auth generations (and that the
+    address is not blocked) first, then the token lookup of the full path (one statement, and the `last_used_at`
+    write when due). Anything unusual (a refused token, another tenant, a blocked address, the database away):
+    None, and the full path answers as always."""
+    tenant_id = identitycache.tenant_hint(plan.token_hash)
+    if tenant_id is None:  # first sighting: the full path learns the tenant
+        return None, None
+    read = identitycache.read_generations(tenant_id, also=block_key)
+    if read is None:
+        return None, None
+    generations: _Generations = (tenant_id, read)
+    try:
+        user, token = TokenAuthentication().authenticate_token(plan.secret)
+        request.tenant_slug = plan.slug  # type: ignore[attr-defined]  # what principal_for reads
+        principal = principal_for(request, user, token)
+    except Exception:  # refused, or no database: the full path gives its own answer (and counts a failure)
+        return None, generations
+    if principal.tenant.pk != tenant_id:
+        return None, generations
+    return identitycache.remember(principal, read), generations
+
+
 # --- which requests qualify -------------------------------------------------------------------------------------
 
 
@@ -235,8 +266,8 @@ def _plan(request: HttpRequest) -> _Plan | None:
     meta = request.META
     if meta.get("HTTP_ACCEPT", "").strip() not in _ACCEPTS or connection.in_atomic_block:
         return None
-    token_hash = _token_hash(meta.get("HTTP_AUTHORIZATION", ""))
-    if token_hash is None:
+    secret = _secret(meta.get("HTTP_AUTHORIZATION", ""))
+    if secret is None:
         return None
     slug = tenant_slug_for(request)
     if not slug:
@@ -251,10 +282,12 @@ def _plan(request: HttpRequest) -> _Plan | None:
     parts = _parts(request, kind)
     if parts is None:
         return None
-    return _Plan(kind=kind, parts=parts, token_hash=token_hash, slug=slug, secure=secure)
+    return _Plan(
+        kind=kind, parts=parts, secret=secret, token_hash=tokens.digest(secret), slug=slug, secure=secure
+    )
 
 
-def _token_hash(header: str) -> str | None:
+def _secret(header: str) -> str | None:
     """As `accounts.authentication.TokenAuthentication` reads the header (Bearer, or Basic with the token as the
     password); None for anything it would not accept as a token."""
     scheme, _, value = header.strip().partition(" ")
@@ -271,7 +304,7 @@ def _token_hash(header: str) -> str | None:
             return None
     else:
         return None
-    return tokens.digest(secret) if tokens.looks_like_token(secret) else None
+    return secret if tokens.looks_like_token(secret) else None
 
 
 def _parts(request: HttpRequest, kind: str) -> tuple[str, ...] | None:

@@ -9,7 +9,8 @@ the old entries. A reader reads the generation BEFORE the database: if a change 
 may store the old answer, but under the old generation, which nobody asks for any more.
 
 What is cached is the version data and the model's id and owner team, never an authorization decision: each hit
-runs the usual permission check (`permissions.allows`) for the caller, whose principal is always read fresh.
+runs the usual permission check (`permissions.allows`) for the caller, whose principal is read fresh (or, on the
+serving fast path, `registry.fastpath`, remembered under auth generations that every change to a caller moves).
 
 Redis trouble never fails a read: short timeouts, no retries, every error swallowed (the read goes to the
 database), and after a failure Redis is not asked again for a few seconds (`config.fastredis`). A bump that fails is kept and
