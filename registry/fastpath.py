@@ -26,48 +26,24 @@ the full path's last answer to the same operation, taken once per process (Conte
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
+import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.core.cache import caches
-from django.core.exceptions import DisallowedHost
-from django.db import connection
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts import identitycache, throttling, tokens
+from accounts import identitycache, throttling
 from accounts.authentication import LAST_USED_RESOLUTION, TokenAuthentication
-from config.validation import check_json, unstorable_reason
 from tenants.access import principal_for
-from tenants.middleware import tenant_slug_for
 
 from . import readcache, usage
+from .fastpath_plan import PATH_RE, Plan, plan_for
 
-_PATH_RE = re.compile(
-    r"^(?:/t/[^/]+)?/(?:api|ajax-api)/2\.0/mlflow/"
-    r"(?P<op>registered-models/alias|registered-models/get-latest-versions|model-versions/get)$"
-)
-_KINDS = {
-    ("GET", "registered-models/alias"): "alias",
-    ("GET", "registered-models/get-latest-versions"): "latest",
-    ("POST", "registered-models/get-latest-versions"): "latest",
-    ("GET", "model-versions/get"): "version",
-}
-_ACCEPTS = frozenset(
-    {"", "*/*", "application/json"}
-)  # DRF's negotiation picks JSON for these, the only renderer
-
-# KEYS: read-cache generation, auth generation (tenant), auth generation (global), throttle block of the address.
-# ARGV: entry key before / after its generation, expected auth generations (tenant, global), "1" to count the
-# usage (the caller reads every model of the tenant), usage key before / after "<model>:<version>", usage field.
 _SCRIPT = """
 local g = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 local gen, auth, auth_all = g[1] or '0', g[2] or '0', g[3] or '0'
@@ -85,35 +61,33 @@ return {'counted', auth, auth_all, entry}
 """
 
 
-@dataclass(frozen=True)
-class _Plan:
-    kind: str
-    parts: tuple[str, ...]
-    secret: str = field(repr=False)
-    token_hash: str
-    slug: str
-    secure: bool
-
-
 # (tenant id, (tenant, global) auth generations) read before the full path touched the database
 _Generations = tuple[int, tuple[str, str]] | None
 
 
-class ServingFastPathMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+class _FastPath:
+    """The fast path's state in this process (shared by the middleware and the WSGI entry): the Redis script, the
+    response headers of each operation as the full path last sent them, the throttle's block keys."""
+
+    def __init__(self) -> None:
         self._script: Any = None
         self._headers: dict[tuple[str, bool], list[tuple[str, str]]] = {}
         self._block_keys: dict[str, str] = {}
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        plan = _plan(request)
+    def attempt(
+        self, request: HttpRequest, *, reload: bool
+    ) -> tuple[HttpResponse | None, Plan | None, _Generations]:
+        """(the answer or None, the plan when the request qualifies, auth generations read so far). Without
+        `reload`, never touches the database: an identity to (re)load is left to the middleware."""
+        plan = plan_for(request)
         if plan is None:
-            return self.get_response(request)
+            return None, None, None
         generations: _Generations = None
         now = timezone.now()
         identity = identitycache.lookup(plan.token_hash)
         if identity is None or not _fresh_use(identity, now) or identitycache.has_pending():
+            if not reload:
+                return None, plan, None
             # (a pending bump is retried by the reload's generation read, before any identity is used)
             identity, generations = _reload(request, plan, self._block_key(request))
         if (
@@ -126,14 +100,12 @@ class ServingFastPathMiddleware:
         ):
             outcome = self._serve(request, plan, identity)
             if isinstance(outcome, HttpResponse):
-                return outcome
+                return outcome, plan, generations
             generations = outcome or generations
-        response = self.get_response(request)
-        self._learn(request, response, plan, generations)
-        return response
+        return None, plan, generations
 
     def _serve(
-        self, request: HttpRequest, plan: _Plan, identity: identitycache.Identity
+        self, request: HttpRequest, plan: Plan, identity: identitycache.Identity
     ) -> HttpResponse | _Generations:
         """The answer, or (when the full path must answer) the auth generations read before it runs."""
         client = readcache.client()
@@ -188,8 +160,8 @@ class ServingFastPathMiddleware:
             key = self._block_keys[address] = caches["throttle"].make_key(f"authblock:addr:{address}")
         return key
 
-    def _learn(
-        self, request: HttpRequest, response: HttpResponse, plan: _Plan, generations: _Generations
+    def learn(
+        self, request: HttpRequest, response: HttpResponse, plan: Plan, generations: _Generations
     ) -> None:
         """After the full path: remember the caller's identity and keep the answer's bytes."""
         principal = getattr(request, "mg_principal", None)
@@ -226,7 +198,7 @@ def _fresh_use(identity: identitycache.Identity, now: datetime) -> bool:
 
 
 def _reload(
-    request: HttpRequest, plan: _Plan, block_key: str
+    request: HttpRequest, plan: Plan, block_key: str
 ) -> tuple[identitycache.Identity | None, _Generations]:
     """Load the identity of a token seen before in this process: its tenant's auth generations (and that the
     address is not blocked) first, then the token lookup of the full path (one statement, and the `last_used_at`
@@ -250,100 +222,51 @@ def _reload(
     return identitycache.remember(principal, read), generations
 
 
-# --- which requests qualify -------------------------------------------------------------------------------------
+_fast = _FastPath()
+_DECLINED = "modelgate.fastpath.declined"  # environ key: the WSGI entry tried and left it to the full path
 
 
-def _plan(request: HttpRequest) -> _Plan | None:
-    method = request.method or ""
-    if method not in ("GET", "POST"):
-        return None
-    match = _PATH_RE.match(request.path_info)
-    if match is None:
-        return None
-    kind = _KINDS.get((method, match.group("op")))
-    if kind is None:
-        return None
-    meta = request.META
-    if meta.get("HTTP_ACCEPT", "").strip() not in _ACCEPTS or connection.in_atomic_block:
-        return None
-    secret = _secret(meta.get("HTTP_AUTHORIZATION", ""))
-    if secret is None:
-        return None
-    slug = tenant_slug_for(request)
-    if not slug:
-        return None
-    secure = request.is_secure()
-    if settings.SECURE_SSL_REDIRECT and not secure:
-        return None
-    try:
-        request.get_host()
-    except DisallowedHost:
-        return None
-    parts = _parts(request, kind)
-    if parts is None:
-        return None
-    return _Plan(
-        kind=kind, parts=parts, secret=secret, token_hash=tokens.digest(secret), slug=slug, secure=secure
-    )
+class ServingFastPathMiddleware:
+    """The fast path inside Django (also what the test client exercises); `wsgi_entry` runs before it in
+    production and leaves it what needs the database."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        declined = request.META.get(_DECLINED)
+        if declined is not None:  # the WSGI entry's script run said no: its generations are the ones to keep
+            plan, generations = plan_for(request), declined
+        else:
+            response, plan, generations = _fast.attempt(request, reload=True)
+            if response is not None:
+                return response
+        if plan is None:
+            return self.get_response(request)
+        response = self.get_response(request)
+        _fast.learn(request, response, plan, generations)
+        return response
 
 
-def _secret(header: str) -> str | None:
-    """As `accounts.authentication.TokenAuthentication` reads the header (Bearer, or Basic with the token as the
-    password); None for anything it would not accept as a token."""
-    scheme, _, value = header.strip().partition(" ")
-    scheme, value = scheme.lower(), value.strip()
-    if scheme == "bearer":
-        secret = value
-    elif scheme == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        _user, sep, secret = decoded.partition(":")
-        if not sep:
-            return None
-    else:
-        return None
-    return secret if tokens.looks_like_token(secret) else None
+def wsgi_entry(app: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap the WSGI application (config/wsgi.py): a warm serving read is answered before Django's request
+    handling (its signals, which close and check database connections, and the middleware chain); everything else,
+    and every request that would need the database, goes to `app` unchanged."""
 
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") not in ("GET", "POST") or not PATH_RE.match(
+            environ.get("PATH_INFO", "")
+        ):
+            return app(environ, start_response)
+        request = WSGIRequest(environ)
+        response, plan, generations = _fast.attempt(request, reload=False)
+        if response is not None:
+            start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
+            return [response.content]
+        if getattr(request, "_read_started", False):  # the body was read: hand Django the same bytes
+            environ["wsgi.input"] = io.BytesIO(request.body)
+        if plan is not None and generations is not None:
+            environ[_DECLINED] = generations
+        return app(environ, start_response)
 
-def _parts(request: HttpRequest, kind: str) -> tuple[str, ...] | None:
-    """The view's parameters, read as `registry.mlflow_api.base.Call` reads them; None where it would refuse them
-    (the full path then gives its own error)."""
-    query = request.GET
-    if "format" in query:  # DRF's format override
-        return None
-    for _key, values in query.lists():
-        if any(unstorable_reason(v) for v in values):
-            return None
-    body: dict[str, Any] = {}
-    if request.method == "POST":
-        if not request.META.get("CONTENT_TYPE", "").startswith("application/json"):
-            return None  # DRF parses no body without a content type
-        try:
-            raw = request.body
-            data = json.loads(raw.decode("utf-8")) if raw else {}
-            if not isinstance(data, dict):
-                return None
-            body = check_json(data)
-        except Exception:  # anything the full path's parser refuses, it explains
-            return None
-
-    def string(name: str) -> str | None:
-        value = body[name] if name in body else query.get(name)
-        if value in (None, "") or isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        return str(value)
-
-    name = string("name")
-    if name is None:
-        return None
-    if kind == "latest":
-        stages: Any = body["stages"] if "stages" in body else query.getlist("stages")
-        if stages is None:
-            stages = []
-        if not isinstance(stages, list):
-            return None
-        return (name, *(str(s) for s in stages))
-    second = string("alias" if kind == "alias" else "version")
-    return None if second is None else (name, second)
+    return application

@@ -286,3 +286,51 @@ def test_a_lost_auth_bump_keeps_this_process_off_remembered_identities_until_it_
     assert identitycache.has_pending()
     assert get(client).status_code == 401
     assert not identitycache.has_pending()  # retried before the next use, and landed
+
+
+def _call_wsgi(environ: dict) -> tuple[str, dict, bytes, list[str]]:
+    from config.wsgi import application
+
+    started: list = []
+    with CaptureQueriesContext(connection) as ctx:
+        result = application(
+            environ, lambda status, headers, exc_info=None: started.append((status, headers))
+        )
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    status, headers = started[0]
+    return status, dict(headers), body, [q["sql"] for q in ctx.captured_queries]
+
+
+def test_the_wsgi_entry_answers_warm_reads_before_django_and_leaves_the_rest_to_it(churn, teammate, tenant):
+    import json
+
+    from django.test import RequestFactory
+
+    token, secret = account_services.token_issue(user=teammate, tenant=tenant, scopes=["read"])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    factory = RequestFactory()
+    latest_body = json.dumps({"name": "churn", "stages": ["Production"]})
+
+    def alias_environ():
+        return factory.get(ALIAS, BY_ALIAS, **auth).environ
+
+    def latest_environ():
+        return factory.post(LATEST, latest_body, content_type="application/json", **auth).environ
+
+    # Cold: Django answers (the JSON body reaches it whole), and the fast path learns.
+    cold = [_call_wsgi(alias_environ()) for _ in range(2)] + [_call_wsgi(latest_environ()) for _ in range(2)]
+    assert all(status == "200 OK" for status, _h, _b, _sql in cold)
+    assert cold[0][3] and cold[2][3]
+    for make, expected in ((alias_environ, cold[0]), (latest_environ, cold[2])):
+        status, headers, body, sql = _call_wsgi(make())
+        assert (status, body, sql) == ("200 OK", expected[2], [])
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Content-Length"] == str(len(body))
+    account_services.token_revoke(token=token)
+    status, _headers, body, _sql = _call_wsgi(alias_environ())
+    assert status.startswith("401")
+    assert json.loads(body)["error_code"] == "UNAUTHENTICATED"
