@@ -225,11 +225,14 @@ def _tenant_of(sender: Any, instance: Any) -> int | None:
     return getattr(instance, "tenant_id", None)
 
 
-def _on_save(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    from accounts.models import User
+# Fields whose change tells nothing about a caller: a sign-in's timestamp, the tenant's experiment counter.
+_NOT_ABOUT_CALLERS = {"accounts.user": {"last_login"}, "tenants.tenant": {"last_experiment_number"}}
 
-    if sender is User and update_fields is not None and set(update_fields) <= {"last_login"}:
-        return  # a sign-in changes nothing a token's identity holds
+
+def _on_save(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    ignored = _NOT_ABOUT_CALLERS.get(sender._meta.label_lower)
+    if ignored and update_fields is not None and set(update_fields) <= ignored:
+        return
     bump_on_commit(_tenant_of(sender, instance))
 
 

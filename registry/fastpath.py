@@ -26,6 +26,7 @@ the full path's last answer to the same operation, taken once per process (Conte
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from datetime import datetime
@@ -59,6 +60,7 @@ for v in string.gmatch(versions, '[^,]+') do
 end
 return {'counted', auth, auth_all, entry}
 """
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
 # (tenant id, (tenant, global) auth generations) read before the full path touched the database
@@ -70,7 +72,6 @@ class _FastPath:
     response headers of each operation as the full path last sent them, the throttle's block keys."""
 
     def __init__(self) -> None:
-        self._script: Any = None
         self._headers: dict[tuple[str, bool], list[tuple[str, str]]] = {}
         self._block_keys: dict[str, str] = {}
 
@@ -119,9 +120,11 @@ class _FastPath:
         args = [before, after, *identity.generations, "1" if identity.reads_all else "0"]
         args += [usage_before, usage_after, f"resolve:{identity.username}"]
         try:
-            if self._script is None:
-                self._script = client.register_script(_SCRIPT)
-            result = self._script(keys=keys, args=args, client=client)
+            try:  # EVALSHA straight: redis-py's Script wrapper costs more than the round trip itself
+                result = client.execute_command("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it once more
+                client.script_load(_SCRIPT)
+                result = client.execute_command("EVALSHA", _SCRIPT_SHA, len(keys), *keys, *args)
         except redis.RedisError as exc:
             readcache.failed(exc)
             return None

@@ -71,9 +71,7 @@ def plan_for(request: HttpRequest) -> Plan | None:
     secure = request.is_secure()
     if settings.SECURE_SSL_REDIRECT and not secure:
         return None
-    try:
-        request.get_host()
-    except DisallowedHost:
+    if not _host_allowed(request):
         return None
     parts = _parts(request, kind)
     if parts is None:
@@ -81,6 +79,29 @@ def plan_for(request: HttpRequest) -> Plan | None:
     return Plan(
         kind=kind, parts=parts, secret=secret, token_hash=tokens.digest(secret), slug=slug, secure=secure
     )
+
+
+_hosts: dict[tuple[str, ...], bool] = {}
+
+
+def _host_allowed(request: HttpRequest) -> bool:
+    """`request.get_host()` succeeds (else Django answers 400), remembered per host headers: it is the same answer
+    for the same headers, and validating costs more than the rest of a qualifying check."""
+    meta = request.META
+    names = ("HTTP_X_FORWARDED_HOST", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_X_FORWARDED_PORT")
+    # The settings can change (tests): so can the answer.
+    key = (*(str(meta.get(name, "")) for name in names), *settings.ALLOWED_HOSTS)
+    allowed = _hosts.get(key)
+    if allowed is None:
+        try:
+            request.get_host()
+            allowed = True
+        except DisallowedHost:
+            allowed = False
+        if len(_hosts) > 1000:
+            _hosts.clear()
+        _hosts[key] = allowed
+    return allowed
 
 
 def _secret(header: str) -> str | None:
