@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,20 @@ return {'counted', auth, auth_all, entry}
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """A 200 from the cache: the full path's headers for the operation, and the body it sent."""
+
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(self.body)
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+
 # (tenant id, (tenant, global) auth generations) read before the full path touched the database
 _Generations = tuple[int, tuple[str, str]] | None
 
@@ -77,7 +92,7 @@ class _FastPath:
 
     def attempt(
         self, request: HttpRequest, *, reload: bool
-    ) -> tuple[HttpResponse | None, Plan | None, _Generations]:
+    ) -> tuple[_Answer | None, Plan | None, _Generations]:
         """(the answer or None, the plan when the request qualifies, auth generations read so far). Without
         `reload`, never touches the database: an identity to (re)load is left to the middleware."""
         plan = plan_for(request)
@@ -100,14 +115,14 @@ class _FastPath:
             and not identitycache.has_pending()
         ):
             outcome = self._serve(request, plan, identity)
-            if isinstance(outcome, HttpResponse):
+            if isinstance(outcome, _Answer):
                 return outcome, plan, generations
             generations = outcome or generations
         return None, plan, generations
 
     def _serve(
         self, request: HttpRequest, plan: Plan, identity: identitycache.Identity
-    ) -> HttpResponse | _Generations:
+    ) -> _Answer | _Generations:
         """The answer, or (when the full path must answer) the auth generations read before it runs."""
         client = readcache.client()
         if client is None:
@@ -147,11 +162,7 @@ class _FastPath:
         headers = self._headers.get((plan.kind, plan.secure))
         if headers is None:
             return generations
-        response = HttpResponse(body)
-        for name, value in headers:
-            response[name] = value
-        response["Content-Length"] = str(len(body))
-        return response
+        return _Answer(headers=[*headers, ("Content-Length", str(len(body)))], body=body)
 
     def _block_key(self, request: HttpRequest) -> str:
         """The auth throttle's block key of the client's address (accounts/throttling.py `blocked_for`)."""
@@ -241,9 +252,9 @@ class ServingFastPathMiddleware:
         if declined is not None:  # the WSGI entry's script run said no: its generations are the ones to keep
             plan, generations = plan_for(request), declined
         else:
-            response, plan, generations = _fast.attempt(request, reload=True)
-            if response is not None:
-                return response
+            answer, plan, generations = _fast.attempt(request, reload=True)
+            if answer is not None:
+                return answer.response()
         if plan is None:
             return self.get_response(request)
         response = self.get_response(request)
@@ -262,10 +273,10 @@ def wsgi_entry(app: Callable[..., Any]) -> Callable[..., Any]:
         ):
             return app(environ, start_response)
         request = WSGIRequest(environ)
-        response, plan, generations = _fast.attempt(request, reload=False)
-        if response is not None:
-            start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-            return [response.content]
+        answer, plan, generations = _fast.attempt(request, reload=False)
+        if answer is not None:
+            start_response("200 OK", answer.headers)
+            return [answer.body]
         if getattr(request, "_read_started", False):  # the body was read: hand Django the same bytes
             environ["wsgi.input"] = io.BytesIO(request.body)
         if plan is not None and generations is not None:

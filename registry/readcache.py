@@ -69,11 +69,23 @@ def _entry_key(tenant_id: int, generation: str, kind: str, parts: tuple[str, ...
     return f"{before}{generation}{after}"
 
 
+_keys_around: dict[tuple[int, str, tuple[str, ...]], tuple[str, str]] = {}
+
+
 def entry_key_around(tenant_id: int, kind: str, parts: tuple[str, ...]) -> tuple[str, str]:
     """An entry's key without its generation: (what comes before it, what comes after it), for a reader that
-    reads the generation and the entry in one Redis script (`registry.fastpath`)."""
-    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-    return f"{_prefix()}:{tenant_id}:", f":{kind}:{digest}"
+    reads the generation and the entry in one Redis script (`registry.fastpath`). Remembered: the same few
+    questions are asked all day."""
+    memo = (tenant_id, kind, parts)
+    found = _keys_around.get(memo)
+    if found is None:
+        digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        found = (f"{_prefix()}:{tenant_id}:", f":{kind}:{digest}")
+        if sum(len(part) for part in parts) <= 500:  # bounded memory whatever callers send
+            if len(_keys_around) >= 10_000:
+                _keys_around.clear()
+            _keys_around[memo] = found
+    return found
 
 
 def generation_key(tenant_id: int) -> str:
