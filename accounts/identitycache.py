@@ -46,7 +46,9 @@ _MAX_ENTRIES = (
     10_000  # tokens remembered per process; past this the memory starts over (a burst of new tokens)
 )
 
-_redis = FailFastRedis()
+# Back off 1 s, not 5, after a failure: on a loaded machine a lone slow reply (a timeout of 0.2 s) is far more
+# common than an outage, and each back-off sends every serving read of the process to the database meanwhile.
+_redis = FailFastRedis(backoff=1.0)
 _lock = threading.Lock()
 _identities: dict[str, Identity] = {}
 _tenant_hint: dict[
