@@ -93,6 +93,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # A conditional UPDATE, not save(): concurrent requests must not overwrite each other's fields.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now  # what the serving fast path remembers (accounts/identitycache.py)
         return token.user, token
 
     def authenticate_header(self, request) -> str:
@@ -104,8 +105,9 @@ def token_with_principal(token_hash: str) -> QuerySet[ApiToken]:
     account, and (annotated) the user's role in the token's tenant and, on PostgreSQL, the user's team ids there.
 
     Why one statement: authentication and tenant resolution were four queries and nearly half of every read on the
-    serving path. Nothing is cached, so a revoked token, a changed role or team, a suspended tenant or a
-    deactivated user take effect on the very next request."""
+    serving path. Nothing is cached here, so a revoked token, a changed role or team, a suspended tenant or a
+    deactivated user take effect on the very next request (the serving fast path remembers identities, under auth
+    generations every such change moves: accounts/identitycache.py)."""
     role = Membership.objects.filter(tenant=OuterRef("tenant_id"), user=OuterRef("user_id")).values("role")[
         :1
     ]

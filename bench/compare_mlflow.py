@@ -62,6 +62,10 @@ VAR = ROOT / "var" / "bench"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=sorted(OPS_BY_KEY), help="run this one operation alone")
+    p.add_argument(
+        "--ops",
+        help="run these operations, comma-separated (e.g. alias,latest,get-version: the serving reads)",
+    )
     p.add_argument("--rounds", type=int, default=3, help="rounds per server per operation (default 3)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per round (default 5)")
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients (default 8)")
@@ -91,12 +95,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.big = True
     if args.only in ("huge-tag", "huge-name"):
         args.huge = True
+    if args.ops:
+        unknown = sorted(set(args.ops.split(",")) - set(OPS_BY_KEY))
+        if unknown:
+            p.error(f"unknown operations in --ops: {', '.join(unknown)}")
+        args.big = args.big or "get-big" in args.ops.split(",")
+        args.huge = args.huge or bool({"huge-tag", "huge-name"} & set(args.ops.split(",")))
     return args
 
 
 def selected_ops(args: argparse.Namespace) -> list[Op]:
     if args.only:
         return [OPS_BY_KEY[args.only]]
+    if args.ops:
+        return [OPS_BY_KEY[key] for key in args.ops.split(",")]
     return [op for op in OPS if (args.big or not op.needs_big) and (args.huge or not op.needs_huge)]
 
 

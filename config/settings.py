@@ -71,6 +71,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the three MLflow serving reads answered from Redis when everything is known, else passed on
+    # untouched (registry/fastpath.py).
+    "registry.fastpath.ServingFastPathMiddleware",
     "config.unavailable.DatabaseUnavailableMiddleware",  # a database blip is a 503, not a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

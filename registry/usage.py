@@ -71,6 +71,16 @@ def live_key(tenant_id: int, model_id: int, version: int, day: dt.date) -> str:
     return f"{_prefix()}:{tenant_id}:{model_id}:{version}:{day.isoformat()}"
 
 
+def live_key_around(tenant_id: int, day: dt.date) -> tuple[str, str]:
+    """`live_key` without its model and version: (before, after), for a Redis script that counts a cached
+    answer's versions (`registry.fastpath`)."""
+    return f"{_prefix()}:{tenant_id}:", f":{day.isoformat()}"
+
+
+def today() -> dt.date:
+    return _today()
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 

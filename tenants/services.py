@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from accounts import identitycache
 from config.errors import AlreadyExists, Conflict, InvalidParameter, NotFound
 from registry import events
 
@@ -258,6 +259,7 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
         from accounts.models import ServiceAccount
 
         ServiceAccount.objects.filter(user=user, tenant=tenant).update(role=role)
+        identitycache.bump_on_commit(tenant.pk)  # `update()` sends no signal (accounts/identitycache.py)
         events.emit(
             tenant=tenant,
             actor=actor,
@@ -373,6 +375,7 @@ def membership_remove(*, tenant: Tenant, user, actor=None) -> None:
     revoked = ApiToken.objects.filter(tenant=tenant, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    identitycache.bump_on_commit(tenant.pk)  # `update()` sends no signal: the revoked tokens stop at once
     # Recorded before the row goes so the event keeps its id; the row is already locked, so the order is safe.
     events.emit(
         tenant=tenant,

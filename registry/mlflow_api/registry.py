@@ -119,6 +119,8 @@ def _serve_cached(
     database; otherwise `load()` answers and its result is cached under the generation read before it."""
     principal = call.principal
     tenant_id = principal.tenant.pk
+    # For `registry.fastpath`: the identity it may remember for this token (accounts/identitycache.py).
+    getattr(call.request, "_request", call.request).mg_principal = principal
     # Inside an open transaction (never in production, where requests are not atomic) the caller may see its own
     # uncommitted changes, which no cached answer knows about: bypass the cache.
     generation = None if connection.in_atomic_block else readcache.generation(tenant_id)
@@ -131,6 +133,7 @@ def _serve_cached(
             if allows(principal, model, "read"):
                 for number in entry["versions"]:
                     usage.record_use(principal, usage.VersionRef(model.pk, number), "resolve")
+                _offer_to_fast_path(call, generation, kind, parts, entry)
                 return entry["answer"]
             # Not readable (or no longer): the database path gives the same 404 as for a missing model.
     model, versions, answer = load()
@@ -144,7 +147,17 @@ def _serve_cached(
             "answer": answer,
         }
         readcache.put(tenant_id, generation, kind, parts, entry)
+        _offer_to_fast_path(call, generation, kind, parts, entry)
     return answer
+
+
+def _offer_to_fast_path(
+    call: Call, generation: str, kind: str, parts: tuple[str, ...], entry: dict[str, Any]
+) -> None:
+    """Tell `registry.fastpath` (the outermost middleware) what this answer is, so it can keep the response's
+    bytes under the generation read before the database, and the caller's identity."""
+    http_request = getattr(call.request, "_request", call.request)
+    http_request.mg_serving = {"generation": generation, "kind": kind, "parts": parts, **entry}
 
 
 # --- registered models -------------------------------------------------------------------------------------------

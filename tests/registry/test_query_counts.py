@@ -106,6 +106,19 @@ def test_each_hot_read_stays_within_its_statement_budget(
     assert len(sql) <= budget, "\n".join(sql)
 
 
+# The serving fast path (registry/fastpath.py) is off inside an open transaction: this budget needs commits.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("method", "path", "params", "_budget"), SERVING_READS[:4])
+def test_a_warm_serving_read_costs_no_statement_at_all(
+    churn, teammate, tenant, method, path, params, _budget
+):
+    client = client_for(issue(teammate, tenant, ["read"]))
+    for _ in range(2):  # learn the token's tenant, then remember its identity and the answer
+        statements(client, method, path, params)
+    sql = statements(client, method, path, params)
+    assert sql == [], "\n".join(sql)
+
+
 def test_authentication_and_the_tenant_cost_one_statement(teammate, tenant):
     client = client_for(issue(teammate, tenant, ["read"]))
     warm(client, NATIVE + "me")
