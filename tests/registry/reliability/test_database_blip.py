@@ -9,7 +9,7 @@ import requests
 from django.db import InterfaceError, OperationalError, connection, connections
 from django.test import Client
 
-from registry import selectors
+from registry import row_selectors, selectors
 from registry.services.models import registered_model_create
 from tenants import middleware as tenant_middleware
 from tests.helpers import MLFLOW_API, client_for, issue, principal
@@ -48,6 +48,7 @@ def test_a_lost_connection_in_the_native_and_mlflow_apis_is_a_503_with_retry_aft
     owner_client, monkeypatch, exc
 ):
     monkeypatch.setattr(selectors, "model_get", raising(exc))
+    monkeypatch.setattr(row_selectors, "model_for_output", raising(exc))  # MLflow's get: one statement
     assert_unavailable(owner_client.get(f"{BASE}/models/churn"))
     assert_unavailable(owner_client.get(f"{MLFLOW_API}/registered-models/get", {"name": "churn"}))
 
