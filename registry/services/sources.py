@@ -98,7 +98,7 @@ def resolve_source(principal: Principal, source: str, run_id: str | None, model_
     else:
         raise bad
 
-    if run_id:
+    if run_id and not (run is not None and run.run_id == str(run_id)):  # `runs:/<run_id>/…` found it already
         given = (
             Run.objects.for_tenant(tenant).filter(run_id=str(run_id)).first()
             if is_storable(str(run_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from config.common import now_ms
 from config.errors import InvalidParameter, NotFound, QuotaExceeded
@@ -31,7 +31,6 @@ from tenants.models import Tenant
 from ._common import (
     actor_label,
     emit_model_event,
-    lock_model,
     lock_version,
     touch,
     version_snapshot,
@@ -40,6 +39,37 @@ from .registration import enqueue_registration
 from .sources import resolve_source
 
 logger = logging.getLogger(__name__)
+
+
+def _take_next_version(
+    principal: Principal, model: RegisteredModel, ts: int
+) -> tuple[RegisteredModel, int | None]:
+    """Lock the model row and allocate the next version number in ONE statement (`UPDATE … RETURNING`); → the
+    fresh model (its `last_version` is the new number) and the tenant's versions-per-model quota. A model deleted
+    meanwhile, or in another tenant, answers 404.
+
+    Why one statement: every create of the model queues on this row lock until its COMMIT, so each round trip
+    inside it is paid by every waiting create. An UPDATE that changes no key column takes FOR NO KEY UPDATE, so
+    the worker finalizing an earlier version (which locks only the version row) never waits for it."""
+    qn = connection.ops.quote_name
+    fields = list(RegisteredModel._meta.concrete_fields)
+    table = qn(RegisteredModel._meta.db_table)
+    tenants = qn(Tenant._meta.db_table)
+    columns = ", ".join(f"{table}.{qn(str(f.column))}" for f in fields)
+    sql = (
+        f"UPDATE {table} SET {qn('last_version')} = {qn('last_version')} + 1, "
+        f"{qn('last_updated_timestamp')} = %s WHERE {qn('id')} = %s AND {qn('tenant_id')} = %s "
+        f"RETURNING {columns}, (SELECT t.{qn('quota_versions_per_model')} FROM {tenants} t "
+        f"WHERE t.{qn('id')} = {table}.{qn('tenant_id')})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ts, model.pk, principal.tenant.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"Registered Model with name={model.name} not found")
+    fresh = RegisteredModel.from_db(connection.alias, [f.attname for f in fields], list(row[: len(fields)]))
+    fresh.tenant = principal.tenant
+    return fresh, row[len(fields)]
 
 
 @transaction.atomic(durable=True)
@@ -67,22 +97,14 @@ def model_version_create(
     # The permission is checked first so a caller who may not create versions learns that, not what is wrong with
     # the source, and again under the lock (it may have changed meanwhile; for the owning team it costs no query).
     require(principal, model, "edit", action="create a model version")
-    # Counted under the model row lock, which serialises this model's version creations.
-    quota = (
-        Tenant.objects.filter(pk=model.tenant_id).values_list("quota_versions_per_model", flat=True).first()
-    )
+    source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
+    ts = now_ms()
+    model, quota = _take_next_version(principal, model, ts)
+    require(principal, model, "edit", action="create a model version")
+    # Counted under the model row lock, which serialises this model's version creations (the new number is already
+    # taken: a refusal rolls it back with everything else).
     if quota is not None and ModelVersion.objects.filter(model=model).count() >= quota:
         raise QuotaExceeded(f"Model '{model.name}' has reached the quota of {quota} versions per model.")
-    source_path, run, logged_model = resolve_source(principal, source, run_id, model_id)
-    # Parent row next: the version counter lives on it, so numbers are allocated one at a time, never reused. Only
-    # that counter (and a timestamp) changes on the model row: FOR NO KEY UPDATE, so the worker finalizing an earlier
-    # version (FOR KEY SHARE on this row) runs alongside instead of queueing behind us.
-    model = lock_model(principal, model, no_key=True)
-    require(principal, model, "edit", action="create a model version")
-    ts = now_ms()
-    model.last_version += 1
-    model.last_updated_timestamp = ts
-    model.save(update_fields=["last_version", "last_updated_timestamp"])
     version = ModelVersion.objects.create(
         model=model,
         version=model.last_version,
