@@ -68,6 +68,7 @@ def emit_model_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     after_commit: Any = None,
+    prepared: dict[str, Any] | None = None,
 ) -> None:
     """`events.emit` for a change to a registered model (or one of its versions, aliases, tags)."""
     events.emit(
@@ -80,4 +81,5 @@ def emit_model_event(
         before=before,
         after=after,
         after_commit=after_commit,
+        prepared=prepared,
     )

@@ -202,6 +202,8 @@ def registration_finalize(*, version_id: int) -> str | None:
             after={"status": version.status, "status_message": version.status_message},
         )
         return version.status
+    # Read ahead of the audit append (which takes the tenant's chain head until COMMIT): the active webhooks.
+    prepared = events.prepare(tenant_id=tenant.pk, model_id=model.pk)
     strip = len(prefix) + 1 if prefix else 0
     files = [
         ModelVersionFile(version=version, path=path[strip:], blob_id=blob_id, sha256=sha, size=size)
@@ -219,6 +221,7 @@ def registration_finalize(*, version_id: int) -> str | None:
         obj=version,
         model_id=model.pk,
         version=version.version,
+        prepared=prepared,
         after={
             "status": version.status,
             "manifest_sha256": version.manifest_sha256,

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from config.common import now_ms
 from config.errors import InvalidParameter, NotFound, QuotaExceeded
 from config.validation import check_text
+from registry import events
 from registry.artifacts import gc
 from registry.models import (
     ModelAlias,
@@ -142,6 +143,8 @@ def model_version_create(
         creation_timestamp=ts,
         last_updated_timestamp=ts,
     )
+    # What the event's subscribers read (the active webhooks) is read now, before the model row lock.
+    prepared = events.prepare(tenant_id=principal.tenant.pk, model_id=model.pk)
     quota = _insert_next_version(principal, model, version)
     model = version.model
     require(principal, model, "edit", action="create a model version")
@@ -166,6 +169,7 @@ def model_version_create(
             "status": version.status,
         },
         after_commit=partial(enqueue_registration, version.pk),
+        prepared=prepared,
     )
     return version
 

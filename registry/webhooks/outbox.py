@@ -104,6 +104,11 @@ def _active_webhooks(tenant_id: int, model_id: int | None) -> list[Webhook]:
     ]
 
 
+@events.preparer("webhooks")
+def _prepare_active_webhooks(tenant_id: int, model_id: int | None) -> list[Webhook]:
+    return _active_webhooks(tenant_id, model_id)
+
+
 def record_deliveries(event: AuditEvent) -> list[str]:
     """Write the deliveries of `event` (in the caller's transaction); returns their ids. No enqueue."""
     from registry.models import RegisteredModel
@@ -117,9 +122,11 @@ def record_deliveries(event: AuditEvent) -> list[str]:
         return []
     # One indexed query (tenant, active) per webhook event; a tenant without webhooks pays only this. No cache on
     # purpose: a stale "no webhooks" entry would silently drop events, which an outbox must never do.
-    hooks = [
-        hook for hook in _active_webhooks(event.tenant_id, event.model_id) if subscribed(hook, event.action)
-    ]
+    # (Or read ahead by the service, before its row locks: `events.prepare`, the preparer below.)
+    active = events.prepared("webhooks")
+    if active is None:
+        active = _active_webhooks(event.tenant_id, event.model_id)
+    hooks = [hook for hook in active if subscribed(hook, event.action)]
     if not hooks:
         return []
     tenant_slug = Tenant.objects.filter(pk=event.tenant_id).values_list("slug", flat=True).first() or ""
