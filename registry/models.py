@@ -160,6 +160,9 @@ class AuditChainHead(models.Model):
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_head")
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # Scratch for the one-statement append (registry.audit.chain): the hash the latest append replaced, which is how
+    # an UPDATE's RETURNING hands back the old value. Nothing reads it otherwise.
+    prev_hash = models.CharField(max_length=64, default="0" * 64)
     # The seq of the newest signed checkpoint written to artifact storage: only tells the beat task which tenants
     # moved. Not trusted by verification, which reads the signed checkpoint itself from storage.
     checkpointed_seq = models.BigIntegerField(default=0)

@@ -296,7 +296,9 @@ def registered_model_alias_get(call: Call):
 def model_version_create(call: Call):
     version = services.model_version_create(
         principal=call.principal,
-        model=_model(call),
+        model=selectors.model_ref(
+            call.principal, call.string("name")
+        ),  # re-read under its lock by the service
         source=call.string("source"),
         run_id=call.optional_string("run_id") or None,
         description=call.optional_string("description", default="") or "",

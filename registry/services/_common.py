@@ -25,8 +25,8 @@ def lock_model(principal: Principal, model: RegisteredModel, *, no_key: bool = F
     """Re-read and lock the model row, in the caller's tenant. A model deleted meanwhile answers 404.
 
     `no_key=True` takes FOR NO KEY UPDATE instead of FOR UPDATE: it still excludes every other service (they all
-    lock the row first) but not the worker's FOR KEY SHARE (`registration_finalize`); for a writer that changes
-    no key column of the model row (the version counter)."""
+    lock the row first) but not a FOR KEY SHARE (foreign-key checks of rows inserted under the model); for a writer
+    that changes no key column of the model row (the version counter)."""
     locked = (
         RegisteredModel.objects.for_tenant(principal.tenant)
         .select_for_update(of=("self",), no_key=no_key)
@@ -68,6 +68,7 @@ def emit_model_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     after_commit: Any = None,
+    prepared: dict[str, Any] | None = None,
 ) -> None:
     """`events.emit` for a change to a registered model (or one of its versions, aliases, tags)."""
     events.emit(
@@ -80,4 +81,5 @@ def emit_model_event(
         before=before,
         after=after,
         after_commit=after_commit,
+        prepared=prepared,
     )

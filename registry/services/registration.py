@@ -8,18 +8,12 @@ import logging
 import time
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from config.common import now_ms
 from registry import events, publishing, readiness
-from registry.artifacts import integrity
-from registry.models import (
-    ModelVersion,
-    ModelVersionFile,
-    RegisteredModel,
-    VersionStatus,
-)
-from registry.tracking.models import ArtifactEntry
+from registry.models import ModelVersion, ModelVersionFile, RegisteredModel, VersionStatus
+from registry.tracking.models import ArtifactEntry, Blob
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +47,92 @@ def publish_failed(version_id: int) -> bool:
     return version_id in _unpublished
 
 
-def _lock_parent_model(version_id: int) -> int | None:
-    """Lock the version's model row FOR KEY SHARE (one statement: find it through the version); → its id, or None
-    when the version is gone. SQLite (make run) serialises writers itself and has no row locks."""
-    suffix = " FOR KEY SHARE OF m" if connection.vendor == "postgresql" else ""
-    model_table = connection.ops.quote_name(RegisteredModel._meta.db_table)
-    version_table = connection.ops.quote_name(ModelVersion._meta.db_table)
+def _in_field_order(model: type[models.Model], attnames: set[str]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields if f.attname in attnames]
+
+
+def _lock_version(version_id: int) -> ModelVersion | None:
+    """The version row, locked FOR NO KEY UPDATE, with what registration needs of it, its model and its tenant: one
+    statement, in SQL of its own because the ORM's select_related of three full rows was the largest share of the
+    worker's CPU per registration. The instance carries only these columns (the others are deferred)."""
+    from tenants.models import Tenant
+
+    qn = connection.ops.quote_name
+    # from_db() takes the values in the model's field order.
+    v_fields = _in_field_order(ModelVersion, {"id", "model_id", "version", "status", "source", "source_path"})
+    m_fields = _in_field_order(RegisteredModel, {"id", "tenant_id", "name"})
+    lock = " FOR NO KEY UPDATE OF v" if connection.vendor == "postgresql" else ""  # SQLite serialises writers
+    sql = (
+        f"SELECT {', '.join(f'v.{qn(c)}' for c in v_fields)}, {', '.join(f'm.{qn(c)}' for c in m_fields)} "
+        f"FROM {qn(ModelVersion._meta.db_table)} v "
+        f"JOIN {qn(RegisteredModel._meta.db_table)} m ON m.{qn('id')} = v.{qn('model_id')} "
+        f"WHERE v.{qn('id')} = %s{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [version_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    alias = connection.alias
+    version = ModelVersion.from_db(alias, v_fields, list(row[: len(v_fields)]))
+    model = RegisteredModel.from_db(alias, m_fields, list(row[len(v_fields) :]))
+    model.tenant = Tenant.from_db(alias, ["id"], [model.tenant_id])
+    version.model = model
+    return version
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
+def _entries(tenant_id: int, prefix: str) -> list[tuple]:
+    """The artifact entries under `prefix/` — or, when there are none, the single file `prefix` names — each as
+    (path, blob id, sha256, size, the blob's own sha256, the blob's own size) for the integrity check. One statement
+    for both cases, in SQL of its own (the ORM's compile cost more CPU than the query)."""
+    qn = connection.ops.quote_name
+    sql = (
+        f"SELECT e.{qn('path')}, e.{qn('blob_id')}, e.{qn('sha256')}, e.{qn('size')}, b.{qn('sha256')}, "
+        f"b.{qn('size')} FROM {qn(ArtifactEntry._meta.db_table)} e "
+        f"JOIN {qn(Blob._meta.db_table)} b ON b.{qn('id')} = e.{qn('blob_id')} "
+        f"WHERE e.{qn('tenant_id')} = %s AND (e.{qn('path')} LIKE %s OR e.{qn('path')} = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, _like_prefix(prefix), prefix])
+        rows = [tuple(r) for r in cursor.fetchall()]
+    under = [r for r in rows if r[0] != prefix]
+    return under or rows
+
+
+def _store_ready(version: ModelVersion, files: list[ModelVersionFile]) -> None:
+    """Write the manifest, mark the version READY and NOTIFY the waiting web process (delivered on commit): one
+    statement on PostgreSQL (the files' INSERT as a CTE of the version's UPDATE, `pg_notify` in its RETURNING).
+    No earlier attempt's files can exist: an attempt that wrote them also made the version READY in the same
+    transaction, and the status guard (under the version row lock) stops at that."""
+    fields = ["manifest_sha256", "status", "status_message", "last_updated_timestamp"]
+    if not readiness.supported():
+        ModelVersionFile.objects.bulk_create(files)
+        version.save(update_fields=fields)
+        return
+    qn = connection.ops.quote_name
+    table = qn(ModelVersion._meta.db_table)
+    sets = ", ".join(f"{qn(name)} = %s" for name in fields)
+    params: list = []
+    cte = ""
+    if files:
+        file_fields = [f for f in ModelVersionFile._meta.concrete_fields if not f.primary_key]
+        rows = ", ".join(["(" + ", ".join(["%s"] * len(file_fields)) + ")"] * len(files))
+        cte = (
+            f"WITH files AS (INSERT INTO {qn(ModelVersionFile._meta.db_table)} "
+            f"({', '.join(qn(str(f.column)) for f in file_fields)}) VALUES {rows}) "
+        )
+        for file in files:
+            params += [f.get_db_prep_save(getattr(file, f.attname), connection) for f in file_fields]
+    params += [getattr(version, name) for name in fields]
+    params += [version.pk, readiness.CHANNEL, str(version.pk)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT m.id FROM {model_table} m JOIN {version_table} v ON v.model_id = m.id WHERE v.id = %s"
-            + suffix,
-            [version_id],
+            f"{cte}UPDATE {table} SET {sets} WHERE {qn('id')} = %s RETURNING pg_notify(%s, %s)", params
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 @transaction.atomic(durable=True)
@@ -81,20 +147,14 @@ def registration_finalize(*, version_id: int) -> str | None:
     PENDING and changes nothing. Blobs are content-addressed and immutable, so the snapshot is rows pointing at them:
     later writes to the run's artifacts replace ArtifactEntry rows, never these.
 
-    Locks, parent first as everywhere: the model row FOR KEY SHARE, then the version row. KEY SHARE is the weakest
-    lock that still keeps the model (and so the version) from being deleted under us, and it does not conflict with
-    the FOR NO KEY UPDATE that `model_version_create` takes to bump the version counter, so the worker finishing
-    version N never queues behind the creation of version N+1 (nor the other way round). A concurrent delete of the
-    version or its model waits for this transaction, or this one finds the version gone."""
-    model_id = _lock_parent_model(version_id)
-    if model_id is None:
-        return None
-    version = (
-        ModelVersion.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("model", "model__tenant")
-        .filter(pk=version_id, model_id=model_id)
-        .first()
-    )
+    Locks: the version row only (FOR NO KEY UPDATE), then the tenant's audit chain head (last, through `emit`). The
+    version row lock is all this needs: deleting the version, or its model (Django deletes the versions before the
+    model row), has to delete this row and so waits for this transaction, or runs first and this one finds the
+    version gone. It does not touch the model row at all, so registering version N never queues behind the creation
+    of version N+1, which holds that row until it commits. Five statements in all on PostgreSQL: the version (with
+    model and tenant), the source's entries (with their blobs), the manifest + status + NOTIFY, the audit append,
+    and the webhook subscriptions."""
+    version = _lock_version(version_id)
     if version is None:
         return None
     model = version.model
@@ -102,27 +162,11 @@ def registration_finalize(*, version_id: int) -> str | None:
         return version.status
     tenant = model.tenant
     prefix = version.source_path.rstrip("/")
-    entries = (
-        list(
-            ArtifactEntry.objects.for_tenant(tenant)
-            .filter(path__startswith=prefix + "/")
-            .values_list("path", "blob_id", "sha256", "size")
-        )
-        if prefix
-        else []
-    )
-    if not entries and prefix:
-        single = (
-            ArtifactEntry.objects.for_tenant(tenant)
-            .filter(path=prefix)
-            .values_list("path", "blob_id", "sha256", "size")
-            .first()
-        )
-        if single is not None:  # the source names one file: it becomes the snapshot's only file
-            entries = [single]
-            prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+    entries = _entries(tenant.pk, prefix) if prefix else []
+    if len(entries) == 1 and entries[0][0] == prefix:  # the source names one file: the snapshot's only file
+        prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     ts = now_ms()
-    if not prefix:
+    if not entries and not prefix:
         # Sources are resolved when the version is created, so this is a row that never named a path.
         version.status = VersionStatus.FAILED_REGISTRATION
         version.status_message = f"The source '{version.source}' does not name a location in this tenant."
@@ -138,16 +182,16 @@ def registration_finalize(*, version_id: int) -> str | None:
             after={"status": version.status, "status_message": version.status_message},
         )
         return version.status
-    corrupt = integrity.manifest_mismatches(entries)
+    # The manifest copies each entry's sha256 and size: they must be its blob's own (no bytes are re-read).
+    corrupt = [
+        path for path, _b, sha, size, blob_sha, blob_size in entries if (sha, size) != (blob_sha, blob_size)
+    ]
     if corrupt:
-        # The manifest copies each entry's sha256 and size: they must be its blob's own (no bytes are re-read).
         version.status = VersionStatus.FAILED_REGISTRATION
         version.status_message = f"Artifact integrity check failed for: {', '.join(corrupt[:10])}."
         version.last_updated_timestamp = ts
         version.save(update_fields=["status", "status_message", "last_updated_timestamp"])
-        # Delivered on commit: wakes the request waiting for this version. Sent before the audit event so the
-        # tenant's audit chain head (which every registry write of the tenant takes) is held one statement less.
-        readiness.notify_ready(version.pk)
+        readiness.notify_ready(version.pk)  # delivered on commit: wakes the request waiting for this version
         events.emit(
             tenant=tenant,
             actor=None,
@@ -158,20 +202,18 @@ def registration_finalize(*, version_id: int) -> str | None:
             after={"status": version.status, "status_message": version.status_message},
         )
         return version.status
+    # Read ahead of the audit append (which takes the tenant's chain head until COMMIT): the active webhooks.
+    prepared = events.prepare(tenant_id=tenant.pk, model_id=model.pk)
     strip = len(prefix) + 1 if prefix else 0
     files = [
         ModelVersionFile(version=version, path=path[strip:], blob_id=blob_id, sha256=sha, size=size)
-        for path, blob_id, sha, size in entries
+        for path, blob_id, sha, size, _bs, _bz in entries
     ]
-    # A killed earlier attempt never committed, but clear defensively so the manifest is exactly this snapshot.
-    ModelVersionFile.objects.filter(version=version).delete()
-    ModelVersionFile.objects.bulk_create(files)
     version.manifest_sha256 = manifest_sha256((f.path, f.size, f.sha256) for f in files)
     version.status = VersionStatus.READY
     version.status_message = ""
     version.last_updated_timestamp = ts
-    version.save(update_fields=["manifest_sha256", "status", "status_message", "last_updated_timestamp"])
-    readiness.notify_ready(version.pk)  # as above: on commit, and before the audit chain head is taken
+    _store_ready(version, files)
     events.emit(
         tenant=tenant,
         actor=None,
@@ -179,6 +221,7 @@ def registration_finalize(*, version_id: int) -> str | None:
         obj=version,
         model_id=model.pk,
         version=version.version,
+        prepared=prepared,
         after={
             "status": version.status,
             "manifest_sha256": version.manifest_sha256,

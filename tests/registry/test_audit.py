@@ -172,14 +172,47 @@ def test_deleting_a_user_leaves_the_audit_rows_untouched(tenant, tenant_admin):
     assert audit.verify_chain(tenant).ok
 
 
-def test_an_append_costs_two_statements(tenant):
+def test_an_append_costs_one_statement(tenant):
     append(tenant, 1)  # the head row exists from the tenant's first event on
     with CaptureQueriesContext(connection) as queries:
         append(tenant, 1)
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("WITH h AS (UPDATE") and "INSERT INTO" in statements[0]
+    assert audit.verify_chain(tenant).ok
+
+
+def test_hashes_the_database_computes_verify_for_awkward_content(tenant):
+    """The one-statement append hashes in PostgreSQL around Python's canonical JSON: quotes, backslashes,
+    non-ASCII, nested keys that sort around `prev_hash` and `seq`, and numbers must all come out byte-identical."""
+    from registry import events
+
+    awkward = {
+        "prev_hash": 'x"y\\z',
+        "seq": "ü€😀",
+        "nested": {"seq": 1, "prev_hash": None, "é": [1.5, 2.0, "\n\t"]},
+    }
+    with transaction.atomic():
+        for n in range(3):
+            events.emit(
+                tenant=tenant, actor=None, action="test.awkward", obj=tenant, before=awkward, after={"n": n}
+            )
+    head = AuditChainHead.objects.get(tenant=tenant)
+    newest = AuditEvent.objects.filter(tenant=tenant).order_by("-seq").first()
+    assert (head.last_seq, head.last_hash) == (newest.seq, newest.hash)
+    assert audit.verify_chain(tenant).ok
+
+
+def test_content_that_cannot_be_split_takes_the_two_statement_path(tenant, monkeypatch):
+    from registry.audit import chain
+
+    append(tenant, 1)
+    monkeypatch.setattr(chain, "_split_canonical", lambda event: None)
+    with CaptureQueriesContext(connection) as queries:
+        append(tenant, 1)
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
     assert len(statements) == 2, statements
-    assert statements[0].startswith("UPDATE") and "RETURNING" in statements[0]
-    assert statements[1].startswith("WITH ev AS (INSERT")
+    assert audit.verify_chain(tenant).ok
 
 
 def test_integral_floats_verify_after_the_jsonb_round_trip(tenant):

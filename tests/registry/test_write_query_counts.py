@@ -79,9 +79,52 @@ def test_model_version_create_stays_under_its_statement_budget(
     logged = make_logged_model(tenant)
     body = {"name": "churn", "source": f"models:/{logged.model_id}"}
     post(mlflow, "model-versions/create", body)  # warm-up
-    with django_assert_max_num_queries(18):
+    # The caller's token (1), the model (1), the logged model (1), the webhooks (1, read before the lock), the model
+    # row lock + number + version insert (1), the audit append (1), the answer's tags and aliases (2: inside the
+    # test's transaction the worker cannot run, so the version is answered as created); the test's transaction adds
+    # a savepoint and its release (2). Outside a test: BEGIN and COMMIT instead, and the answer is one statement.
+    with django_assert_max_num_queries(10):
         created = post(mlflow, "model-versions/create", body)
     assert created["model_version"]["version"] == "2"
+
+
+def _version_create_statements(owner, tenant) -> list[str]:
+    p = principal(owner, tenant, ALL_SCOPES)
+    model = services.registered_model_create(principal=p, name="locks")
+    logged = make_logged_model(tenant)
+    services.model_version_create(principal=p, model=model, source=f"models:/{logged.model_id}")  # warm-up
+    with CaptureQueriesContext(connection) as captured:
+        services.model_version_create(principal=p, model=model, source=f"models:/{logged.model_id}")
+    return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+
+
+def test_a_version_creation_holds_the_model_row_lock_for_two_statements(owner, tenant):
+    """Every creation of a model queues on its row lock until COMMIT: only the lock-and-insert statement and the
+    audit append run under it; the webhooks were read before it."""
+    statements = _version_create_statements(owner, tenant)
+    locking = next(
+        i
+        for i, sql in enumerate(statements)
+        if sql.startswith('WITH m AS (UPDATE "registry_registeredmodel"')
+    )
+    webhooks = next(i for i, sql in enumerate(statements) if '"registry_webhook"' in sql)
+    assert webhooks < locking, statements
+    assert len(statements[locking + 1 :]) == 1 and statements[-1].startswith("WITH h AS (UPDATE"), statements
+
+
+def test_registration_in_the_worker_stays_under_its_statement_budget(owner, tenant):
+    p = principal(owner, tenant, ALL_SCOPES)
+    model = services.registered_model_create(principal=p, name="worker")
+    logged = make_logged_model(tenant, files={"model.pkl": b"x", "MLmodel": b"y"})
+    version = services.model_version_create(principal=p, model=model, source=f"models:/{logged.model_id}")
+    with CaptureQueriesContext(connection) as captured:
+        assert services.registration_finalize(version_id=version.pk) == "READY"
+    statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    # The version row lock, the source's entries, the webhooks, manifest + status + NOTIFY, the audit append.
+    assert len(statements) == 5, statements
+    assert statements[-1].startswith("WITH h AS (UPDATE"), statements  # the chain head is taken last
+    version.refresh_from_db()
+    assert version.files.count() == 2 and version.manifest_sha256
 
 
 def test_the_budgets_are_not_met_by_refusing_the_call(mlflow, viewer, tenant):
