@@ -8,6 +8,7 @@ import base64
 import pytest
 from rest_framework.test import APIClient
 
+from accounts import services as account_services
 from tests.helpers import issue
 
 ME = "/t/acme/api/v1/me"
@@ -151,3 +152,28 @@ def test_signing_out_ends_the_session(client, owner, tenant):
     client.force_login(owner)
     assert client.post("/accounts/logout/").status_code == 200
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["user", "service_account"])
+def test_the_one_statement_token_load_matches_the_orms(kind, owner, tenant, team, django_assert_num_queries):
+    """`load_token` (fixed SQL, no ORM compile) gives what `token_with_principal` gives, wired the same way."""
+    from accounts import tokens
+    from accounts.authentication import load_token, token_with_principal
+
+    if kind == "user":
+        secret = issue(owner, tenant, ["read", "write"])
+    else:
+        _account, secret = account_services.service_account_create(
+            tenant=tenant, name="ci", role="member", team=team, scopes=["read"]
+        )
+    digest = tokens.digest(secret)
+    expected = token_with_principal(digest).first()
+    with django_assert_num_queries(1):
+        token = load_token(digest)
+        assert (token.user.username, token.tenant.slug) == (expected.user.username, expected.tenant.slug)
+        assert token.scopes == expected.scopes and token.expires_at == expected.expires_at
+        assert token.principal_role == expected.principal_role
+        assert sorted(token.principal_team_ids) == sorted(expected.principal_team_ids)
+        assert hasattr(token.user, "service_account") == (kind == "service_account")
+    assert load_token("0" * 64) is None
