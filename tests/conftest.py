@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
@@ -155,6 +156,19 @@ def _publishing_backoff_reset():
     from registry import publishing
 
     publishing._broker_down_until = 0.0
+
+
+@pytest.fixture
+def root(db):
+    """A platform superuser (the Django admin's tests)."""
+    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
+
+
+@pytest.fixture
+def admin_client(client, root):
+    """The Django test client signed in as `root` (replaces pytest-django's fixture of that name)."""
+    client.force_login(root)
+    return client
 
 
 # --- browser tests (tests/registry/web, tests/tenants) -------------------------------------------------------

@@ -16,17 +16,6 @@ from tests.helpers import client_for, issue, staff_tenant_admin
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def root(db):
-    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
-
-
-@pytest.fixture
-def admin_client(client, root):
-    client.force_login(root)
-    return client
-
-
 def user_form(user, **changes) -> dict:
     data = {
         "first_name": user.first_name,

@@ -6,7 +6,6 @@ tests/tenants/test_admin_scope.py.)"""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from registry import services
 from registry.models import AuditEvent, ModelAlias, ModelVersion, TransitionRequest
@@ -15,17 +14,6 @@ from tests.helpers import make_logged_model, principal
 pytestmark = pytest.mark.django_db
 
 ALL_SCOPES = ["read", "write", "promote", "admin"]
-
-
-@pytest.fixture
-def root(db):
-    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
-
-
-@pytest.fixture
-def admin_client(client, root):
-    client.force_login(root)
-    return client
 
 
 @pytest.fixture

@@ -4,24 +4,12 @@ tokens can be revoked but their secret is never shown."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from accounts import services as account_services
 from accounts.models import ApiToken
 from registry.models import AuditEvent
 from tenants.models import Membership, TeamMembership, Tenant
 from tests.helpers import client_for, issue
-
-
-@pytest.fixture
-def root(db):
-    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
-
-
-@pytest.fixture
-def admin_client(client, root):
-    client.force_login(root)
-    return client
 
 
 def inline_management(prefix: str, initial: int = 0, total: int | None = None) -> dict:

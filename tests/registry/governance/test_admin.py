@@ -4,19 +4,11 @@ transition requests are shown read-only, to platform admins only."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from registry import services
 from registry.models import AuditEvent, TransitionPolicy
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, db):
-    root = get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
-    client.force_login(root)
-    return client
 
 
 def policy_form(model, **changes) -> dict:

@@ -28,11 +28,6 @@ def delivery(tenant) -> WebhookDelivery:
     )
 
 
-@pytest.fixture
-def root(db):
-    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pw-123")
-
-
 def test_platform_admins_see_webhooks_and_deliveries_without_the_secret(client, root, delivery):
     client.force_login(root)
     for url in (
