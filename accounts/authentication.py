@@ -14,6 +14,7 @@ from django.db.models import Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from config import sqlrows
 from tenants.models import Membership, Team, TeamMembership, Tenant
 
 from . import throttling, tokens
@@ -127,52 +128,33 @@ def token_with_principal(token_hash: str) -> QuerySet[ApiToken]:
     return qs
 
 
-def _columns(model: type[Model], alias: str) -> tuple[list[str], str]:
-    fields = [f for f in model._meta.concrete_fields]
-    return [f.attname for f in fields], ", ".join(f'{alias}."{f.column}"' for f in fields)
-
-
-def _apply(convert: Any, col: Any, value: Any, _expression: Any, conn: Any) -> Any:
-    return convert(value, col, conn)
-
-
-def _converters(model: type[Model]) -> list[tuple[int, list[Any]]]:
-    """What the ORM's compiler applies to each column it reads (JSON parsed, …), by column position."""
-    out = []
-    for i, f in enumerate(model._meta.concrete_fields):
-        found = connection.ops.get_db_converters(f.get_col(model._meta.db_table)) + f.get_db_converters(
-            connection
-        )
-        if found:
-            out.append((i, found))
-    return out
+_TOKEN_PARTS = ("t", "u", "te", "sa")  # aliases of ApiToken, User, Tenant, ServiceAccount in the statement
 
 
 @functools.cache
-def _token_sql() -> tuple[str, list[tuple[type[Model], list[str], list[tuple[int, list[Any]]]]]]:
+def _token_sql() -> tuple[str, tuple[tuple[type[Model], list[str]], ...]]:
     """`token_with_principal` as one fixed PostgreSQL statement, built once per process from the models' own
-    columns. Authentication runs on every request, and compiling that queryset (three joins, two annotations) cost
-    the ORM about 3 ms of CPU per request, more than a cached search answer takes; the statement itself is the
-    same the ORM would send."""
+    columns (`config.sqlrows`). Authentication runs on every request, and compiling that queryset (three joins, two
+    annotations) cost the ORM about 3 ms of CPU per request, more than a cached search answer takes; the statement
+    itself is the same the ORM would send."""
     from .models import ServiceAccount, User
 
-    parts = [(ApiToken, "t"), (User, "u"), (Tenant, "te"), (ServiceAccount, "sa")]
-    layout: list[tuple[type[Model], list[str], list[tuple[int, list[Any]]]]] = []
-    selects: list[str] = []
-    for model, alias in parts:
-        names, sql = _columns(model, alias)
-        layout.append((model, names, _converters(model)))
-        selects.append(sql)
-    membership, team_membership, team = (m._meta.db_table for m in (Membership, TeamMembership, Team))
+    layout = tuple((model, sqlrows.fields_of(model)) for model in (ApiToken, User, Tenant, ServiceAccount))
+    selects = ", ".join(
+        sqlrows.select_list(model, names, alias)
+        for (model, names), alias in zip(layout, _TOKEN_PARTS, strict=True)
+    )
+    qn = sqlrows.qn
+    membership, team_membership, team = (qn(m._meta.db_table) for m in (Membership, TeamMembership, Team))
     sql = f"""
-        SELECT {", ".join(selects)},
-            (SELECT m.role FROM "{membership}" m WHERE m.tenant_id = t.tenant_id AND m.user_id = t.user_id LIMIT 1),
-            ARRAY(SELECT tm.team_id FROM "{team_membership}" tm JOIN "{team}" tt ON tt.id = tm.team_id
+        SELECT {selects},
+            (SELECT m.role FROM {membership} m WHERE m.tenant_id = t.tenant_id AND m.user_id = t.user_id LIMIT 1),
+            ARRAY(SELECT tm.team_id FROM {team_membership} tm JOIN {team} tt ON tt.id = tm.team_id
                   WHERE tm.user_id = t.user_id AND tt.tenant_id = t.tenant_id)
-        FROM "{ApiToken._meta.db_table}" t
-        JOIN "{User._meta.db_table}" u ON u.id = t.user_id
-        JOIN "{Tenant._meta.db_table}" te ON te.id = t.tenant_id
-        LEFT JOIN "{ServiceAccount._meta.db_table}" sa ON sa.user_id = u.id
+        FROM {qn(ApiToken._meta.db_table)} t
+        JOIN {qn(User._meta.db_table)} u ON u.id = t.user_id
+        JOIN {qn(Tenant._meta.db_table)} te ON te.id = t.tenant_id
+        LEFT JOIN {qn(ServiceAccount._meta.db_table)} sa ON sa.user_id = u.id
         WHERE t.token_hash = %s"""
     return sql, layout
 
@@ -188,17 +170,8 @@ def load_token(token_hash: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    objects: list[Model | None] = []
-    at = 0
-    for model, names, converters in layout:
-        values = list(row[at : at + len(names)])
-        at += len(names)
-        for i, funcs in converters:
-            for convert in funcs:
-                values[i] = convert(values[i], None, connection)
-        objects.append(model.from_db(connection.alias, names, values) if values[0] is not None else None)
-    token = cast(ApiToken, objects[0])
-    user, tenant, account = objects[1], cast(Tenant, objects[2]), objects[3]
+    token_row, user, tenant_row, account = sqlrows.instances(row, *layout)
+    token, tenant = cast(ApiToken, token_row), cast(Tenant, tenant_row)
     token.user, token.tenant = (
         cast(Any, user),
         tenant,
@@ -207,7 +180,8 @@ def load_token(token_hash: str) -> ApiToken | None:
     cast(Model, user)._state.fields_cache["service_account"] = account
     if account is not None:
         account._state.fields_cache["user"] = user
-    token.principal_role, token.principal_team_ids = row[at], row[at + 1]  # type: ignore[attr-defined]
+    extra = len(row) - 2
+    token.principal_role, token.principal_team_ids = row[extra], row[extra + 1]  # type: ignore[attr-defined]
     return token
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
+from config import sqlrows
 from config.errors import InvalidParameter, NotFound
 from config.validation import is_storable
 from tenants.access import Principal
@@ -49,20 +50,15 @@ def model_ref(principal: Principal, name: str) -> RegisteredModel:
         raise InvalidParameter("Missing value for required parameter 'name'.")
     if not is_storable(name):
         raise _model_not_found(name)
-    qn = connection.ops.quote_name
-    fields = list(RegisteredModel._meta.concrete_fields)
+    names = sqlrows.fields_of(RegisteredModel)
     sql = (
-        f"SELECT {', '.join(qn(str(f.column)) for f in fields)} FROM {qn(RegisteredModel._meta.db_table)} "
-        f"WHERE {qn('tenant_id')} = %s AND {qn('name')} = %s"
+        f"SELECT {sqlrows.select_list(RegisteredModel, names)} FROM {sqlrows.qn(RegisteredModel._meta.db_table)} "
+        f"WHERE {sqlrows.qn('tenant_id')} = %s AND {sqlrows.qn('name')} = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [principal.tenant.pk, name])
         row = cursor.fetchone()
-    model = (
-        None
-        if row is None
-        else RegisteredModel.from_db(connection.alias, [f.attname for f in fields], list(row))
-    )
+    model = None if row is None else sqlrows.instance(RegisteredModel, names, row)
     if model is None or not allows(principal, model, "read"):
         raise _model_not_found(name)
     model.tenant = principal.tenant
@@ -172,12 +168,11 @@ def _version_with_tags_and_aliases(pk: int) -> ModelVersion | None:
     aggregates of both in the version's SELECT) instead of three ORM queries, for the answer to every create."""
     if connection.vendor != "postgresql":
         return ModelVersion.objects.filter(pk=pk).first()
-    qn = connection.ops.quote_name
-    concrete = ModelVersion._meta.concrete_fields
-    fields = [f.attname for f in concrete]
+    qn = sqlrows.qn
+    fields = sqlrows.fields_of(ModelVersion)
     tags, aliases = qn(ModelVersionTag._meta.db_table), qn(ModelAlias._meta.db_table)
     sql = (
-        f"SELECT {', '.join(f'v.{qn(str(f.column))}' for f in concrete)}, "
+        f"SELECT {sqlrows.select_list(ModelVersion, fields, 'v')}, "
         f"(SELECT json_agg(json_build_array(t.{qn('key')}, t.{qn('value')}))::text FROM {tags} t "
         f"WHERE t.{qn('version_id')} = v.{qn('id')}), "
         f"(SELECT json_agg(a.{qn('alias')})::text FROM {aliases} a WHERE a.{qn('version_id')} = v.{qn('id')}) "
@@ -188,7 +183,7 @@ def _version_with_tags_and_aliases(pk: int) -> ModelVersion | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    fresh = ModelVersion.from_db(connection.alias, fields, list(row[: len(fields)]))
+    fresh = sqlrows.instance(ModelVersion, fields, row[: len(fields)])
     tag_rows = fresh.tags.all()  # no query: filled in below, as prefetch_related would
     tag_rows._result_cache = [
         ModelVersionTag(version=fresh, key=k, value=v) for k, v in json.loads(row[-2] or "[]")

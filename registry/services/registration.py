@@ -8,8 +8,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 
+from config import sqlrows
 from config.common import now_ms
 from registry import events, publishing, readiness
 from registry.models import ModelVersion, ModelVersionFile, RegisteredModel, VersionStatus
@@ -47,23 +48,21 @@ def publish_failed(version_id: int) -> bool:
     return version_id in _unpublished
 
 
-def _in_field_order(model: type[models.Model], attnames: set[str]) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields if f.attname in attnames]
-
-
 def _lock_version(version_id: int) -> ModelVersion | None:
     """The version row, locked FOR NO KEY UPDATE, with what registration needs of it, its model and its tenant: one
     statement, in SQL of its own because the ORM's select_related of three full rows was the largest share of the
     worker's CPU per registration. The instance carries only these columns (the others are deferred)."""
     from tenants.models import Tenant
 
-    qn = connection.ops.quote_name
-    # from_db() takes the values in the model's field order.
-    v_fields = _in_field_order(ModelVersion, {"id", "model_id", "version", "status", "source", "source_path"})
-    m_fields = _in_field_order(RegisteredModel, {"id", "tenant_id", "name"})
+    qn = sqlrows.qn
+    v_fields = sqlrows.fields_of(
+        ModelVersion, {"id", "model_id", "version", "status", "source", "source_path"}
+    )
+    m_fields = sqlrows.fields_of(RegisteredModel, {"id", "tenant_id", "name"})
     lock = " FOR NO KEY UPDATE OF v" if connection.vendor == "postgresql" else ""  # SQLite serialises writers
     sql = (
-        f"SELECT {', '.join(f'v.{qn(c)}' for c in v_fields)}, {', '.join(f'm.{qn(c)}' for c in m_fields)} "
+        f"SELECT {sqlrows.select_list(ModelVersion, v_fields, 'v')}, "
+        f"{sqlrows.select_list(RegisteredModel, m_fields, 'm')} "
         f"FROM {qn(ModelVersion._meta.db_table)} v "
         f"JOIN {qn(RegisteredModel._meta.db_table)} m ON m.{qn('id')} = v.{qn('model_id')} "
         f"WHERE v.{qn('id')} = %s{lock}"
@@ -73,10 +72,9 @@ def _lock_version(version_id: int) -> ModelVersion | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    alias = connection.alias
-    version = ModelVersion.from_db(alias, v_fields, list(row[: len(v_fields)]))
-    model = RegisteredModel.from_db(alias, m_fields, list(row[len(v_fields) :]))
-    model.tenant = Tenant.from_db(alias, ["id"], [model.tenant_id])
+    version = sqlrows.instance(ModelVersion, v_fields, row[: len(v_fields)])
+    model = sqlrows.instance(RegisteredModel, m_fields, row[len(v_fields) :])
+    model.tenant = sqlrows.instance(Tenant, ["id"], [model.tenant_id])
     version.model = model
     return version
 

@@ -7,6 +7,7 @@ import logging
 
 from django.db import connection
 
+from config import sqlrows
 from config.errors import InvalidParameter
 from config.validation import ascii_digits, is_storable
 from registry.permissions import allows
@@ -44,11 +45,11 @@ def _run_with_experiment(tenant_id: int, run_id: str):
 
     if not is_storable(run_id):
         return None
-    run_fields = [f.attname for f in Run._meta.concrete_fields if f.attname in _RUN_COLUMNS]
-    exp_fields = [f.attname for f in Experiment._meta.concrete_fields if f.attname in _EXPERIMENT_COLUMNS]
-    qn = connection.ops.quote_name
+    run_fields = sqlrows.fields_of(Run, _RUN_COLUMNS)
+    exp_fields = sqlrows.fields_of(Experiment, _EXPERIMENT_COLUMNS)
+    qn = sqlrows.qn
     sql = (
-        f"SELECT {', '.join(f'r.{qn(c)}' for c in run_fields)}, {', '.join(f'e.{qn(c)}' for c in exp_fields)} "
+        f"SELECT {sqlrows.select_list(Run, run_fields, 'r')}, {sqlrows.select_list(Experiment, exp_fields, 'e')} "
         f"FROM {qn(Run._meta.db_table)} r JOIN {qn(Experiment._meta.db_table)} e ON e.{qn('id')} = r.{qn('experiment_id')} "
         f"WHERE r.{qn('tenant_id')} = %s AND r.{qn('run_id')} = %s"
     )
@@ -57,8 +58,8 @@ def _run_with_experiment(tenant_id: int, run_id: str):
         row = cursor.fetchone()
     if row is None:
         return None
-    run = Run.from_db(connection.alias, run_fields, list(row[: len(run_fields)]))
-    run.experiment = Experiment.from_db(connection.alias, exp_fields, list(row[len(run_fields) :]))
+    run = sqlrows.instance(Run, run_fields, row[: len(run_fields)])
+    run.experiment = sqlrows.instance(Experiment, exp_fields, row[len(run_fields) :])
     return run
 
 

@@ -7,6 +7,7 @@ from functools import partial
 
 from django.db import connection, transaction
 
+from config import sqlrows
 from config.common import now_ms
 from config.errors import InvalidParameter, NotFound, QuotaExceeded
 from config.validation import check_text
@@ -65,8 +66,8 @@ def _insert_next_version(principal: Principal, model: RegisteredModel, version: 
             .values_list("quota_versions_per_model", flat=True)
             .first()
         )
-    qn = connection.ops.quote_name
-    model_fields = list(RegisteredModel._meta.concrete_fields)
+    qn = sqlrows.qn
+    model_fields = sqlrows.fields_of(RegisteredModel)
     table, versions = qn(RegisteredModel._meta.db_table), qn(ModelVersion._meta.db_table)
     tenants = qn(Tenant._meta.db_table)
     numbered = {"model_id", "version"}
@@ -78,7 +79,7 @@ def _insert_next_version(principal: Principal, model: RegisteredModel, version: 
     sql = (
         f"WITH m AS (UPDATE {table} SET {qn('last_version')} = {qn('last_version')} + 1, "
         f"{qn('last_updated_timestamp')} = %s WHERE {qn('id')} = %s AND {qn('tenant_id')} = %s "
-        f"RETURNING {', '.join(f'{table}.{qn(str(f.column))}' for f in model_fields)}, "
+        f"RETURNING {sqlrows.select_list(RegisteredModel, model_fields, table)}, "
         f"(SELECT t.{qn('quota_versions_per_model')} FROM {tenants} t "
         f"WHERE t.{qn('id')} = {table}.{qn('tenant_id')}) AS mg_quota), "
         f"v AS (INSERT INTO {versions} ({qn('model_id')}, {qn('version')}, "
@@ -94,7 +95,7 @@ def _insert_next_version(principal: Principal, model: RegisteredModel, version: 
     if row is None:
         raise NotFound(f"Registered Model with name={model.name} not found")
     n = len(model_fields)
-    fresh = RegisteredModel.from_db(connection.alias, [f.attname for f in model_fields], list(row[:n]))
+    fresh = sqlrows.instance(RegisteredModel, model_fields, row[:n])
     fresh.tenant = principal.tenant
     version.model, version.version, version.pk = fresh, fresh.last_version, row[n + 1]
     version._state.adding = False

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import sqlrows
 from registry import events, publishing
 
 if TYPE_CHECKING:
@@ -88,20 +89,16 @@ def _active_webhooks(tenant_id: int, model_id: int | None) -> list[Webhook]:
     than running it (issue 9)."""
     from .models import Webhook
 
-    qn = connection.ops.quote_name
+    qn = sqlrows.qn
+    names = sqlrows.fields_of(Webhook, {"id", "events"})
     sql = (
-        f"SELECT {qn('id')}, {qn('events')} FROM {qn(Webhook._meta.db_table)} "
+        f"SELECT {sqlrows.select_list(Webhook, names)} FROM {qn(Webhook._meta.db_table)} "
         f"WHERE {qn('tenant_id')} = %s AND {qn('active')} AND ({qn('model_id')} IS NULL OR {qn('model_id')} = %s)"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant_id, model_id])
         rows = cursor.fetchall()
-    return [
-        Webhook.from_db(
-            connection.alias, ["id", "events"], [pk, json.loads(raw) if isinstance(raw, str) else raw]
-        )
-        for pk, raw in rows
-    ]
+    return [sqlrows.instance(Webhook, names, row) for row in rows]
 
 
 @events.preparer("webhooks")
