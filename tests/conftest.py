@@ -27,6 +27,7 @@ from tests.helpers import (  # noqa: F401
     issue,
     start_worker,
     stop_worker,
+    wait_for_idle_broker,
 )
 
 if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -74,6 +75,12 @@ def _drain_worker(request):
     yield
     if "worker" in request.fixturenames:
         drain_registrations()
+    else:
+        # `django_db(transaction=True)`: pytest-django's own autouse fixture set the database up before this one,
+        # so this runs before the flush (a test asking for `transactional_db` by name flushes first).
+        marker = request.node.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction"):
+            wait_for_idle_broker()
 
 
 # --- people and tenants -----------------------------------------------------------------------------------------

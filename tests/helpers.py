@@ -80,6 +80,11 @@ def worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
+_started_workers: list[
+    Worker
+] = []  # every worker this session started (wait_for_idle_broker asks who still runs)
+
+
 def start_worker(
     tmp_dir: Path,
     *,
@@ -124,6 +129,7 @@ def start_worker(
         start_new_session=True,
     )
     worker = Worker(proc, env, log, name=f"{name}@{os.uname().nodename}")
+    _started_workers.append(worker)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -171,6 +177,32 @@ def drain_registrations(timeout: float = 60) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("registration tasks did not drain")
+
+
+def wait_for_idle_broker(timeout: float = 10) -> None:
+    """Wait until, while a worker runs, no task is queued on the test queue and none delivered in the last minute is
+    still unacknowledged (kombu's Redis transport keeps a delivered message in its `unacked_index` until the task
+    acks, late; older entries are a killed worker's, restored later by the visibility timeout). Two Redis reads when
+    idle, so it can follow every transactional test: a task published by the test's commit (the GC of a deleted
+    artifact, a webhook delivery) and still running when the test database is flushed would deadlock the TRUNCATE."""
+    import redis
+
+    if not any(w.proc.poll() is None for w in _started_workers):
+        return  # nothing consumes: whatever is queued cannot touch this test's rows
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    deadline = time.monotonic() + timeout
+    idle_reads = 0
+    try:
+        while time.monotonic() < deadline:
+            if client.llen(TEST_QUEUE) or client.zcount("unacked_index", time.time() - 60, "+inf"):
+                idle_reads = 0
+            else:
+                idle_reads += 1
+                if idle_reads == 2:  # twice, a moment apart: a message between the pop and the unacked index
+                    return
+            time.sleep(0.05)
+    finally:
+        client.close()
 
 
 # --- principals and tracking rows (ORM only) -----------------------------------------------------------------------
