@@ -245,9 +245,23 @@ def _keep_an_admin(tenant: Tenant, user, doing: str) -> None:
         )
 
 
-def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
+def _check_role(role: str) -> None:
     if role not in Role.values:
         raise InvalidParameter(f"Invalid role {role!r}: use admin, member or viewer.")
+
+
+def _membership_created(tenant: Tenant, membership: Membership, actor) -> None:
+    events.emit(
+        tenant=tenant,
+        actor=actor,
+        action="membership.created",
+        obj=membership,
+        after={"user": membership.user.username, "role": membership.role},
+    )
+
+
+def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
+    _check_role(role)
     if role != Role.ADMIN:
         _keep_an_admin(tenant, user, f"make them {role}")
     membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
@@ -269,13 +283,7 @@ def _membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membershi
             after={"user": user.username, "role": role},
         )
     elif created:
-        events.emit(
-            tenant=tenant,
-            actor=actor,
-            action="membership.created",
-            obj=membership,
-            after={"user": user.username, "role": role},
-        )
+        _membership_created(tenant, membership, actor)
     return membership
 
 
@@ -288,22 +296,15 @@ def membership_set(*, tenant: Tenant, user, role: str, actor=None) -> Membership
 def membership_add(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
     """Add an existing user to a tenant with a role. Unlike `membership_set`, an existing member is refused
     rather than silently given another role (changing a role is its own, separate action)."""
-    if role not in Role.values:
-        raise InvalidParameter(f"Invalid role {role!r}: use admin, member or viewer.")
-    if Membership.objects.filter(tenant=tenant, user=user).exists():
-        raise AlreadyExists(f"User '{user.username}' is already a member of tenant '{tenant.slug}'.")
+    _check_role(role)
     try:
-        with transaction.atomic():
+        with (
+            transaction.atomic()
+        ):  # the unique (tenant, user) constraint answers "already a member", races too
             membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-    except IntegrityError as exc:  # a concurrent add won the race
+    except IntegrityError as exc:
         raise AlreadyExists(f"User '{user.username}' is already a member of tenant '{tenant.slug}'.") from exc
-    events.emit(
-        tenant=tenant,
-        actor=actor,
-        action="membership.created",
-        obj=membership,
-        after={"user": user.username, "role": role},
-    )
+    _membership_created(tenant, membership, actor)
     return membership
 
 
